@@ -1,0 +1,365 @@
+//! The ledger state machine: the federation-wide state that every node derives from the
+//! ledgers it follows, and the pure transition that applies one verified entry to it.
+//!
+//! [`State::check`] takes a [`VerifiedEntry`] and returns either the list of [`Change`]s it
+//! makes or a typed [`Rejection`] naming the rule broken; [`State::commit`] writes the changes.
+//! Nothing here does I/O or reads a clock: `now_ms` comes in through [`ApplyContext`]. A node
+//! persists the changes of a group of entries in the same atomic write as the entries.
+//!
+//! Every cross-ledger check depends only on the existence of a cited entry of the other ledger
+//! (never on how two ledgers interleave), so every validator reaches the same verdict; a cited
+//! entry not yet seen gives [`Rejection::MissingDependency`] and the entry is held back.
+
+mod apply;
+pub mod checks;
+mod payments;
+mod rejection;
+mod timebank;
+
+pub use rejection::{RejectedEntry, Rejection, Role};
+
+use crate::body::EntryRef;
+use crate::genesis::Genesis;
+use crate::primitives::{CommunityId, Hash, PublicKey};
+use crate::rules::RuleTable;
+use crate::verify::{SignerKeys, VerifiedEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How far ahead of the validator's clock an entry's time may be.
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+/// The most minutes one time-bank record may carry (one day).
+pub const MAX_TIME_RECORD_MINUTES: u64 = 24 * 60;
+
+/// Inputs from outside the pure state: the validator's clock, when validating live traffic.
+/// Replays pass `now_ms: None` (the clock-skew rule applies only to live entries).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyContext {
+    pub now_ms: Option<u64>,
+}
+
+/// The head of one community's ledger and its keys and rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerState {
+    pub next_seq: u64,
+    pub head: Hash,
+    pub last_time_ms: u64,
+    pub key: PublicKey,
+    pub recovery_key: PublicKey,
+    pub retired_keys: Vec<PublicKey>,
+    pub rules: Option<RuleTable>,
+    pub faulty: bool,
+}
+
+/// A resident's or merchant's account at its home community.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub role: Role,
+    pub replaced_by: Option<PublicKey>,
+    pub points: u64,
+    pub minutes: u64,
+    pub served_minutes: u64,
+    pub awards: u64,
+    pub lifetime_points: u64,
+    pub enrolled_at: u64,
+}
+
+impl Account {
+    fn new(role: Role, seq: u64) -> Self {
+        Account {
+            role,
+            replaced_by: None,
+            points: 0,
+            minutes: 0,
+            served_minutes: 0,
+            awards: 0,
+            lifetime_points: 0,
+            enrolled_at: seq,
+        }
+    }
+}
+
+/// Running totals for the points and minutes one community issued (conservation, invariant 3):
+/// `minted - redeemed - settled == resident_points + merchant_points + in_flight` and
+/// `minutes_credited - minutes_spent == minutes_held`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerTotals {
+    pub minted: u64,
+    pub redeemed: u64,
+    pub settled: u64,
+    pub resident_points: u64,
+    pub merchant_points: u64,
+    /// Paid on the issuer's ledger, not yet credited on the merchant's.
+    pub in_flight: u64,
+    pub minutes_credited: u64,
+    pub minutes_spent: u64,
+    pub minutes_held: u64,
+}
+
+/// A `Pay` entry as later entries need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayRecord {
+    pub at: EntryRef,
+    pub payer: PublicKey,
+    pub merchant: PublicKey,
+    pub merchant_community: CommunityId,
+    pub points: u64,
+    pub price_fen: u64,
+    pub credited_by: Option<EntryRef>,
+}
+
+/// A `TimeSpend` entry as its fulfilment needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawRecord {
+    pub at: EntryRef,
+    pub serving_community: CommunityId,
+    pub minutes: u64,
+    pub fulfilled_by: Option<EntryRef>,
+}
+
+/// A `SetExposureLimit` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRecord {
+    pub at: EntryRef,
+    pub issuer: CommunityId,
+    pub limit_fen: u64,
+}
+
+/// A `Settle` entry as clearings cite it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleRecord {
+    pub at: EntryRef,
+    pub issuer: CommunityId,
+    pub settled_total: u64,
+}
+
+/// An issuer's uncleared debt towards one creditor community, tracked on the issuer's ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exposure {
+    /// Seq of the newest limit entry cited so far (limits cannot be cited out of order).
+    pub limit_seq: Option<u64>,
+    /// Points of the issuer paid to the creditor's merchants.
+    pub paid_points: u64,
+    /// Of those, points the creditor's merchants settled that a clearing has covered.
+    pub cleared_points: u64,
+}
+
+/// The last clearing of one community with one counterparty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingState {
+    pub settled_here_total: u64,
+    pub settled_there_total: u64,
+    pub clearings: u64,
+}
+
+/// One change an entry makes to the state (the new value of one item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    Ledger(CommunityId, LedgerState),
+    Account(CommunityId, PublicKey, Account),
+    Holding(CommunityId, PublicKey, CommunityId, u64),
+    Totals(CommunityId, IssuerTotals),
+    Nonce(CommunityId, PublicKey, u64, EntryRef),
+    RequestId(CommunityId, u64, EntryRef),
+    Pay(Hash, PayRecord),
+    Draw(Hash, DrawRecord),
+    Limit(Hash, LimitRecord),
+    Settle(Hash, SettleRecord),
+    Exposure(CommunityId, CommunityId, Exposure),
+    SettledBy(CommunityId, CommunityId, u64),
+    Clearing(CommunityId, CommunityId, ClearingState),
+}
+
+/// The federation-wide derived state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct State {
+    pub genesis_hash: Hash,
+    pub ledgers: BTreeMap<CommunityId, LedgerState>,
+    /// (home community, key) → account.
+    pub accounts: BTreeMap<(CommunityId, PublicKey), Account>,
+    /// (merchant community, merchant, issuer) → points held.
+    pub holdings: BTreeMap<(CommunityId, PublicKey, CommunityId), u64>,
+    pub totals: BTreeMap<CommunityId, IssuerTotals>,
+    /// (sequencing community, signer, nonce) → the entry that used it.
+    pub nonces: BTreeMap<(CommunityId, PublicKey, u64), EntryRef>,
+    pub request_ids: BTreeMap<(CommunityId, u64), EntryRef>,
+    pub pays: BTreeMap<Hash, PayRecord>,
+    pub draws: BTreeMap<Hash, DrawRecord>,
+    pub limits: BTreeMap<Hash, LimitRecord>,
+    pub settles: BTreeMap<Hash, SettleRecord>,
+    /// (issuer, creditor) → exposure.
+    pub exposure: BTreeMap<(CommunityId, CommunityId), Exposure>,
+    /// (settling community, issuer) → cumulative points settled.
+    pub settled_by: BTreeMap<(CommunityId, CommunityId), u64>,
+    /// (community, counterparty) → last clearing.
+    pub clearings: BTreeMap<(CommunityId, CommunityId), ClearingState>,
+}
+
+impl State {
+    /// The state before any entry: every genesis community at seq 0 with its genesis keys.
+    pub fn new(genesis: &Genesis) -> Self {
+        let mut s = State { genesis_hash: genesis.hash(), ..State::default() };
+        for c in &genesis.communities {
+            s.ledgers.insert(
+                c.id.clone(),
+                LedgerState {
+                    next_seq: 0,
+                    head: Hash::ZERO,
+                    last_time_ms: 0,
+                    key: c.signing_key,
+                    recovery_key: c.recovery_key,
+                    retired_keys: vec![],
+                    rules: None,
+                    faulty: false,
+                },
+            );
+            s.totals.insert(c.id.clone(), IssuerTotals::default());
+        }
+        s
+    }
+
+    /// The keys that must sign the next entry of `community`.
+    pub fn signer_keys(&self, community: &CommunityId) -> Option<SignerKeys> {
+        self.ledgers.get(community).map(|l| SignerKeys { current: l.key, recovery: l.recovery_key })
+    }
+
+    /// Validate `entry` against the state; on success, the changes it makes.
+    pub fn check(&self, entry: &VerifiedEntry, ctx: &ApplyContext) -> Result<Vec<Change>, RejectedEntry> {
+        let e = &entry.signed().entry;
+        apply::check(self, entry, ctx).map_err(|rejection| RejectedEntry {
+            community: e.community.clone(),
+            seq: e.seq,
+            kind: e.body.kind(),
+            rejection,
+        })
+    }
+
+    /// Write changes produced by [`State::check`].
+    pub fn commit(&mut self, changes: Vec<Change>) {
+        for c in changes {
+            match c {
+                Change::Ledger(id, l) => {
+                    self.ledgers.insert(id, l);
+                }
+                Change::Account(c, k, a) => {
+                    self.accounts.insert((c, k), a);
+                }
+                Change::Holding(c, m, i, p) => {
+                    self.holdings.insert((c, m, i), p);
+                }
+                Change::Totals(c, t) => {
+                    self.totals.insert(c, t);
+                }
+                Change::Nonce(c, k, n, r) => {
+                    self.nonces.insert((c, k, n), r);
+                }
+                Change::RequestId(c, n, r) => {
+                    self.request_ids.insert((c, n), r);
+                }
+                Change::Pay(h, p) => {
+                    self.pays.insert(h, p);
+                }
+                Change::Draw(h, d) => {
+                    self.draws.insert(h, d);
+                }
+                Change::Limit(h, l) => {
+                    self.limits.insert(h, l);
+                }
+                Change::Settle(h, s) => {
+                    self.settles.insert(h, s);
+                }
+                Change::Exposure(i, c, x) => {
+                    self.exposure.insert((i, c), x);
+                }
+                Change::SettledBy(c, i, n) => {
+                    self.settled_by.insert((c, i), n);
+                }
+                Change::Clearing(c, o, x) => {
+                    self.clearings.insert((c, o), x);
+                }
+            }
+        }
+    }
+
+    /// Check and, if valid, commit.
+    pub fn apply(&mut self, entry: &VerifiedEntry, ctx: &ApplyContext) -> Result<(), RejectedEntry> {
+        let changes = self.check(entry, ctx)?;
+        self.commit(changes);
+        Ok(())
+    }
+
+    /// Mark a community faulty (after a verified equivocation proof): its later entries are refused.
+    pub fn mark_faulty(&mut self, community: &CommunityId) {
+        if let Some(l) = self.ledgers.get_mut(community) {
+            l.faulty = true;
+        }
+    }
+
+    /// An account at its home community.
+    pub fn account(&self, community: &CommunityId, key: &PublicKey) -> Option<&Account> {
+        self.accounts.get(&(community.clone(), *key))
+    }
+
+    /// Points of `issuer` held by a merchant of `community`.
+    pub fn holding(&self, community: &CommunityId, merchant: &PublicKey, issuer: &CommunityId) -> u64 {
+        self.holdings.get(&(community.clone(), *merchant, issuer.clone())).copied().unwrap_or(0)
+    }
+
+    /// Uncleared debt of `issuer` towards `creditor`, in points.
+    pub fn uncleared_points(&self, issuer: &CommunityId, creditor: &CommunityId) -> u64 {
+        self.exposure
+            .get(&(issuer.clone(), creditor.clone()))
+            .map(|x| x.paid_points.saturating_sub(x.cleared_points))
+            .unwrap_or(0)
+    }
+
+    /// The newest exposure-limit entry `creditor` published for `issuer`, if any.
+    pub fn latest_limit(&self, creditor: &CommunityId, issuer: &CommunityId) -> Option<&LimitRecord> {
+        self.limits.values().filter(|l| &l.at.community == creditor && &l.issuer == issuer).max_by_key(|l| l.at.seq)
+    }
+
+    /// Recompute conservation for every issuer from the raw balances (independent of the
+    /// running totals) and compare. Returns the first issuer whose books do not balance.
+    pub fn conservation_violation(&self) -> Option<CommunityId> {
+        let mut resident: BTreeMap<&CommunityId, u128> = BTreeMap::new();
+        let mut minutes: BTreeMap<&CommunityId, u128> = BTreeMap::new();
+        for ((c, _), a) in &self.accounts {
+            let r = resident.entry(c).or_default();
+            *r = r.saturating_add(u128::from(a.points));
+            let m = minutes.entry(c).or_default();
+            *m = m.saturating_add(u128::from(a.minutes));
+        }
+        let mut merchant: BTreeMap<&CommunityId, u128> = BTreeMap::new();
+        for ((_, _, issuer), p) in &self.holdings {
+            let m = merchant.entry(issuer).or_default();
+            *m = m.saturating_add(u128::from(*p));
+        }
+        let mut in_flight: BTreeMap<&CommunityId, u128> = BTreeMap::new();
+        for p in self.pays.values().filter(|p| p.credited_by.is_none()) {
+            let f = in_flight.entry(&p.at.community).or_default();
+            *f = f.saturating_add(u128::from(p.points));
+        }
+        for (id, t) in &self.totals {
+            let outstanding = u128::from(t.minted)
+                .checked_sub(u128::from(t.redeemed))
+                .and_then(|x| x.checked_sub(u128::from(t.settled)));
+            let held = resident
+                .get(id)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add(merchant.get(id).copied().unwrap_or(0))
+                .saturating_add(in_flight.get(id).copied().unwrap_or(0));
+            let minutes_outstanding = u128::from(t.minutes_credited).checked_sub(u128::from(t.minutes_spent));
+            if outstanding != Some(held) || minutes_outstanding != Some(minutes.get(id).copied().unwrap_or(0)) {
+                return Some(id.clone());
+            }
+            if u128::from(t.resident_points) != resident.get(id).copied().unwrap_or(0)
+                || u128::from(t.merchant_points) != merchant.get(id).copied().unwrap_or(0)
+                || u128::from(t.in_flight) != in_flight.get(id).copied().unwrap_or(0)
+            {
+                return Some(id.clone());
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,141 @@
+//! Test support: a federation with deterministic keys that builds correctly chained, signed
+//! entries and applies them to a [`State`]. Used by this crate's tests and (with the
+//! `test-support` feature) by the node's and the workspace's tests. Not for production use.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use crate::body::{Body, Enroll, Payment, Signed, SignedPayload};
+use crate::entry::{Entry, SignedEntry};
+use crate::genesis::{Genesis, RawCommunity, RawGenesis};
+use crate::keys::Keypair;
+use crate::primitives::{CommunityId, Hash};
+use crate::state::{ApplyContext, RejectedEntry, State};
+use crate::verify::{verify_entry, VerifiedEntry};
+use std::collections::BTreeMap;
+
+/// A federation of communities with labelled keys and a live [`State`].
+pub struct TestFederation {
+    pub genesis: Genesis,
+    pub genesis_hash: Hash,
+    pub keys: BTreeMap<CommunityId, Keypair>,
+    pub recovery: BTreeMap<CommunityId, Keypair>,
+    pub state: State,
+    pub time_ms: u64,
+}
+
+/// Deterministic key for a label (`"lianhua/signing"`, `"resident-1"`).
+pub fn key(label: &str) -> Keypair {
+    Keypair::from_label(label)
+}
+
+/// A community id from a literal known to be valid (panics otherwise: test code).
+pub fn cid(id: &str) -> CommunityId {
+    CommunityId::new(id).expect("valid test community id")
+}
+
+/// A genesis of the named communities with keys from labels `"{id}/signing"`, `"{id}/recovery"`.
+pub fn genesis(ids: &[&str]) -> Genesis {
+    let raw = RawGenesis {
+        federation: "linli-test".into(),
+        fen_per_point: crate::FEN_PER_POINT,
+        created_ms: 1_790_000_000_000,
+        communities: ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| RawCommunity {
+                id: (*id).into(),
+                name: format!("{id} community"),
+                district: if i % 2 == 0 { "east".into() } else { "west".into() },
+                signing_key: key(&format!("{id}/signing")).public().to_hex(),
+                recovery_key: key(&format!("{id}/recovery")).public().to_hex(),
+                p2p_addresses: vec![],
+                http_address: None,
+            })
+            .collect(),
+    };
+    Genesis::try_from(raw).expect("valid test genesis")
+}
+
+impl TestFederation {
+    pub fn new(ids: &[&str]) -> Self {
+        let genesis = genesis(ids);
+        let genesis_hash = genesis.hash();
+        let state = State::new(&genesis);
+        let keys = ids.iter().map(|id| (cid(id), key(&format!("{id}/signing")))).collect();
+        let recovery = ids.iter().map(|id| (cid(id), key(&format!("{id}/recovery")))).collect();
+        Self { genesis, genesis_hash, keys, recovery, state, time_ms: 1_800_000_000_000 }
+    }
+
+    /// The next entry of `community` carrying `body`, chained on the current state and signed
+    /// with the community's current key (not applied).
+    pub fn entry(&mut self, community: &str, body: Body) -> SignedEntry {
+        let id = cid(community);
+        let (seq, prev) = self.state.ledgers.get(&id).map(|l| (l.next_seq, l.head)).unwrap_or((0, Hash::ZERO));
+        self.time_ms = self.time_ms.saturating_add(1000);
+        let entry = Entry { community: id.clone(), seq, prev_hash: prev, time_ms: self.time_ms, body };
+        let signer = if matches!(entry.body, Body::RevokeKey(_)) { &self.recovery[&id] } else { &self.keys[&id] };
+        SignedEntry::sign(entry, signer, &self.genesis_hash)
+    }
+
+    /// Verify `entry` against the key in force and apply it.
+    pub fn apply(&mut self, entry: SignedEntry) -> Result<VerifiedEntry, RejectedEntry> {
+        let id = entry.entry.community.clone();
+        let keys = self.state.signer_keys(&id);
+        let signer = match (&entry.entry.body, keys) {
+            (Body::RevokeKey(_), Some(k)) => k.recovery,
+            (_, Some(k)) => k.current,
+            (_, None) => self.keys.get(&id).map(|k| k.public()).unwrap_or_default(),
+        };
+        let v = verify_entry(&self.genesis_hash, entry.clone(), signer).map_err(|e| RejectedEntry {
+            community: id.clone(),
+            seq: entry.entry.seq,
+            kind: entry.entry.body.kind(),
+            rejection: crate::state::Rejection::Signature(Box::new(e)),
+        })?;
+        self.state.apply(&v, &ApplyContext::default())?;
+        Ok(v)
+    }
+
+    /// Build, sign and apply.
+    pub fn append(&mut self, community: &str, body: Body) -> Result<VerifiedEntry, RejectedEntry> {
+        let e = self.entry(community, body);
+        self.apply(e)
+    }
+
+    /// Sign a resident or merchant payload.
+    pub fn sign<T: SignedPayload>(&self, payload: T, key: &Keypair) -> Signed<T> {
+        Signed::sign(payload, key, &self.genesis_hash)
+    }
+
+    /// Enrol `resident` in `community`.
+    pub fn enroll(&mut self, community: &str, resident: &Keypair) -> Result<VerifiedEntry, RejectedEntry> {
+        self.append(community, Body::Enroll(Enroll { resident: resident.public(), profile_hash: Hash([7; 32]) }))
+    }
+
+    /// A payment payload valid for an hour from now.
+    pub fn payment(
+        &self,
+        payer: &Keypair,
+        merchant: &Keypair,
+        merchant_community: &str,
+        points: u64,
+        price_fen: u64,
+        nonce: u64,
+    ) -> Payment {
+        Payment {
+            payer: payer.public(),
+            merchant: merchant.public(),
+            merchant_community: cid(merchant_community),
+            points,
+            price_fen,
+            nonce,
+            expiry_ms: self.time_ms.saturating_add(3_600_000),
+            genesis: self.genesis_hash,
+        }
+    }
+}
