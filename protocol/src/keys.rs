@@ -12,6 +12,8 @@ pub enum SignatureError {
     InvalidKey { key: PublicKey },
     #[error("public key {key} is a weak (small-order) key")]
     WeakKey { key: PublicKey },
+    #[error("public key {key} has a small-order component (not in the prime-order subgroup)")]
+    MixedOrderKey { key: PublicKey },
     #[error("signature by {key} does not verify ({purpose})")]
     BadSignature { key: PublicKey, purpose: &'static str },
 }
@@ -73,11 +75,19 @@ pub fn signing_message(domain: &str, genesis: &Hash, message: &[u8]) -> Vec<u8> 
     msg
 }
 
-/// Decompress and screen a public key: it must be a valid point and not of small order.
+/// Decompress and screen a public key: it must be a valid point in the prime-order subgroup
+/// (not small-order, no small-order component). Screening mixed-order keys makes strict single
+/// verification and batch verification agree on every signature under an accepted key.
 pub fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| SignatureError::InvalidKey { key: *key })?;
     if vk.is_weak() {
         return Err(SignatureError::WeakKey { key: *key });
+    }
+    let point = curve25519_dalek::edwards::CompressedEdwardsY(key.0)
+        .decompress()
+        .ok_or(SignatureError::InvalidKey { key: *key })?;
+    if !point.is_torsion_free() {
+        return Err(SignatureError::MixedOrderKey { key: *key });
     }
     Ok(vk)
 }

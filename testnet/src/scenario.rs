@@ -61,7 +61,8 @@ pub fn run(n: usize) -> Result<()> {
         r.append(c, Body::SetRules(table))?;
         for other in &names {
             if other != c {
-                let at = r.append(c, Body::SetExposureLimit(ExposureLimit { issuer: cid(other), limit_fen: 50_000 }))?;
+                let at =
+                    r.append(c, Body::SetExposureLimit(ExposureLimit { issuer: cid(other), limit_fen: 50_000 }))?;
                 limits.insert((c.to_string(), other.to_string()), at);
             }
         }
@@ -70,7 +71,10 @@ pub fn run(n: usize) -> Result<()> {
     let residents: Vec<Keypair> = names.iter().map(|c| key(&format!("{c}/resident"))).collect();
     let merchants: Vec<Keypair> = names.iter().map(|c| key(&format!("{c}/merchant"))).collect();
     for (i, c) in names.iter().enumerate() {
-        r.append(c, Body::Enroll(Enroll { resident: residents[i].public(), profile_hash: linli_protocol::Hash([i as u8; 32]) }))?;
+        r.append(
+            c,
+            Body::Enroll(Enroll { resident: residents[i].public(), profile_hash: linli_protocol::Hash([i as u8; 32]) }),
+        )?;
         r.append(
             c,
             Body::RegisterMerchant(RegisterMerchant {
@@ -106,7 +110,10 @@ pub fn run(n: usize) -> Result<()> {
     let pay_ref = r.append(a, Body::Pay(PayEntry { payment: payment.clone(), exposure_limit: limit.clone() }))?;
     r.expect_refused(a, Body::Pay(PayEntry { payment, exposure_limit: limit }), "replayed payment")?;
     r.append(b, Body::Credit(Credit { source: pay_ref, merchant: merchants[1].public(), issuer: cid(a), points: 50 }))?;
-    let req = r.f.sign(SettlementRequest { merchant: merchants[1].public(), issuer: cid(a), points: 50, fen: 500, nonce: 1 }, &merchants[1]);
+    let req = r.f.sign(
+        SettlementRequest { merchant: merchants[1].public(), issuer: cid(a), points: 50, fen: 500, nonce: 1 },
+        &merchants[1],
+    );
     let settle_ref = r.append(b, Body::Settle(SettleEntry { request: req, settled_total: 50 }))?;
     println!("  {a} resident paid 50 points (5.00 yuan) at a {b} merchant; merchant settled 5.00 yuan");
 
@@ -135,10 +142,22 @@ pub fn run(n: usize) -> Result<()> {
     )?;
 
     // Time bank across communities.
-    let svc = r.f.sign(TimeService { provider: ra.public(), served: rb.public(), minutes: 120, service: "tutoring".into(), nonce: 3 }, &rb);
+    let svc = r.f.sign(
+        TimeService { provider: ra.public(), served: rb.public(), minutes: 120, service: "tutoring".into(), nonce: 3 },
+        &rb,
+    );
     r.append(a, Body::TimeCredit(svc))?;
     let c = names[n - 1];
-    let draw = r.f.sign(TimeDraw { resident: ra.public(), minutes: 60, serving_community: cid(c), service: "home repair".into(), nonce: 4 }, &ra);
+    let draw = r.f.sign(
+        TimeDraw {
+            resident: ra.public(),
+            minutes: 60,
+            serving_community: cid(c),
+            service: "home repair".into(),
+            nonce: 4,
+        },
+        &ra,
+    );
     let draw_ref = r.append(a, Body::TimeSpend(draw))?;
     r.append(c, Body::TimeFulfil(TimeFulfil { source: draw_ref, minutes: 60 }))?;
 
@@ -154,8 +173,9 @@ fn verify_and_summarise(r: &Run, names: &[&str]) -> Result<()> {
     let mut pending: BTreeMap<&String, std::collections::VecDeque<_>> = BTreeMap::new();
     for (c, entries) in &r.log {
         let info = g.community(&cid(c)).context("community in genesis")?;
-        let verified = verify_run(&gh, entries.clone(), SignerKeys { current: info.signing_key, recovery: info.recovery_key })
-            .map_err(|(_, e)| anyhow!("{e}"))?;
+        let verified =
+            verify_run(&gh, entries.clone(), SignerKeys { current: info.signing_key, recovery: info.recovery_key })
+                .map_err(|(_, e)| anyhow!("{e}"))?;
         pending.insert(c, verified.into_iter().collect());
     }
     loop {
@@ -199,14 +219,21 @@ fn verify_and_summarise(r: &Run, names: &[&str]) -> Result<()> {
         let last = hashes.len() as u64 - 1;
         let proof = merkle::prove_inclusion(&hashes, last).map_err(|e| anyhow!("{e}"))?;
         proof.verify(&hashes[last as usize], &root).map_err(|e| anyhow!("{e}"))?;
-        println!("  {c:<10} {} entries, checkpoint root {}… cosigned by {witnesses}", hashes.len(), &root.to_hex()[..12]);
+        println!(
+            "  {c:<10} {} entries, checkpoint root {}… cosigned by {witnesses}",
+            hashes.len(),
+            &root.to_hex()[..12]
+        );
     }
 
     println!("\nRefused as they must be:");
     for line in &r.refused {
         println!("  - {line}");
     }
-    println!("\n{:<10} {:>8} {:>9} {:>11} {:>12} {:>10}", "community", "issued", "redeemed", "settled", "outstanding", "minutes");
+    println!(
+        "\n{:<10} {:>8} {:>9} {:>11} {:>12} {:>10}",
+        "community", "issued", "redeemed", "settled", "outstanding", "minutes"
+    );
     for c in names {
         let t = &replay.totals[&cid(c)];
         let outstanding = t.minted - t.redeemed - t.settled;

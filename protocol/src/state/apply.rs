@@ -116,6 +116,10 @@ pub(super) fn check(state: &State, v: &VerifiedEntry, ctx: &ApplyContext) -> Res
     if ledger.faulty {
         return Err(Rejection::CommunityFaulty { community: e.community.clone() });
     }
+    let size = crate::encoding::encode(v.signed()).len();
+    if size > crate::encoding::MAX_ENTRY_BYTES {
+        return Err(Rejection::EntryTooLarge { limit: crate::encoding::MAX_ENTRY_BYTES, actual: size });
+    }
     checks::seq_follows(ledger.next_seq, e.seq)?;
     checks::prev_hash_chains(&ledger.head, &e.prev_hash)?;
     checks::time_not_backwards(ledger.last_time_ms, e.time_ms)?;

@@ -170,6 +170,45 @@ pub enum Change {
     Clearing(CommunityId, CommunityId, ClearingState),
 }
 
+/// The identity of one state item (the key a store keeps its latest [`Change`] under).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum StateKey {
+    Ledger(CommunityId),
+    Account(CommunityId, PublicKey),
+    Holding(CommunityId, PublicKey, CommunityId),
+    Totals(CommunityId),
+    Nonce(CommunityId, PublicKey, u64),
+    RequestId(CommunityId, u64),
+    Pay(Hash),
+    Draw(Hash),
+    Limit(Hash),
+    Settle(Hash),
+    Exposure(CommunityId, CommunityId),
+    SettledBy(CommunityId, CommunityId),
+    Clearing(CommunityId, CommunityId),
+}
+
+impl Change {
+    /// Which state item this change sets.
+    pub fn key(&self) -> StateKey {
+        match self {
+            Change::Ledger(c, _) => StateKey::Ledger(c.clone()),
+            Change::Account(c, k, _) => StateKey::Account(c.clone(), *k),
+            Change::Holding(c, m, i, _) => StateKey::Holding(c.clone(), *m, i.clone()),
+            Change::Totals(c, _) => StateKey::Totals(c.clone()),
+            Change::Nonce(c, k, n, _) => StateKey::Nonce(c.clone(), *k, *n),
+            Change::RequestId(c, n, _) => StateKey::RequestId(c.clone(), *n),
+            Change::Pay(h, _) => StateKey::Pay(*h),
+            Change::Draw(h, _) => StateKey::Draw(*h),
+            Change::Limit(h, _) => StateKey::Limit(*h),
+            Change::Settle(h, _) => StateKey::Settle(*h),
+            Change::Exposure(i, c, _) => StateKey::Exposure(i.clone(), c.clone()),
+            Change::SettledBy(c, i, _) => StateKey::SettledBy(c.clone(), i.clone()),
+            Change::Clearing(c, o, _) => StateKey::Clearing(c.clone(), o.clone()),
+        }
+    }
+}
+
 /// The federation-wide derived state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct State {

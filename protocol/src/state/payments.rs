@@ -69,7 +69,7 @@ pub(super) fn pay(cx: &mut Cx, b: &PayEntry) -> Result<(), Rejection> {
 /// The key a merchant account acts under now, following key replacements.
 fn current_key(cx: &Cx, key: &PublicKey) -> PublicKey {
     let mut k = *key;
-    for _ in 0..16 {
+    for _ in 0..1024 {
         match cx.state.account(cx.community(), &k).and_then(|a| a.replaced_by) {
             Some(next) => k = next,
             None => break,

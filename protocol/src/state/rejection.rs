@@ -104,6 +104,8 @@ pub enum Rejection {
     MinutesOutOfRange { max: u64, actual: u64 },
     #[error("key rotation refused: {reason}")]
     KeyRotation { reason: &'static str },
+    #[error("entry is {actual} bytes encoded; the limit every peer decodes is {limit}")]
+    EntryTooLarge { limit: usize, actual: usize },
     #[error("arithmetic overflow in {what}")]
     Overflow { what: &'static str },
 }
@@ -157,6 +159,7 @@ impl Rejection {
             SelfReference { .. } => "self-reference",
             MinutesOutOfRange { .. } => "minutes-range",
             KeyRotation { .. } => "key-rotation",
+            EntryTooLarge { .. } => "entry-size",
             Overflow { .. } => "overflow",
         }
     }
