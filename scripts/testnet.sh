@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/linli-target}"
-cargo build --release --locked --workspace --bins
-exec "$CARGO_TARGET_DIR/release/linli-testnet" "$@"
+# The dev profile compiles every dependency with opt-level 3 (Cargo.toml), and shares the
+# build cache with the test command.
+cargo build --workspace --bins --locked
+exec "$CARGO_TARGET_DIR/debug/linli-testnet" "$@"

@@ -1,1 +1,14 @@
-pub fn placeholder() {}
+//! # linli-node
+//!
+//! A Linli community node: it keeps its community's append-only signed ledger in RocksDB
+//! (`store`), sequences residents' and operators' transactions through the protocol state
+//! machine with group commit (`sequencer`), and serves the HTTP JSON API (`api`). `node` wires
+//! them together; `config` and `keyfile` read its files.
+#![allow(clippy::result_large_err)]
+
+pub mod api;
+pub mod config;
+pub mod keyfile;
+pub mod node;
+pub mod sequencer;
+pub mod store;

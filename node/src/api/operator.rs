@@ -1,0 +1,135 @@
+//! Operator calls (bearer token): enrol residents, register merchants, publish rules, award
+//! points, set exposure limits, sign a checkpoint.
+
+use super::{require_operator, ApiError, ApiJson, AppState};
+use crate::sequencer::{Draft, Receipt};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use linli_protocol::body::{Award, Body, Enroll, ExposureLimit, RegisterMerchant};
+use linli_protocol::checkpoint::CosignedCheckpoint;
+use linli_protocol::rules::RuleTable;
+use linli_protocol::{CommunityId, Hash, PublicKey};
+use serde::Deserialize;
+
+/// Enrol a resident: their public key and a salted hash of their profile (never a name).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    #[schema(value_type = String)]
+    pub resident: PublicKey,
+    #[schema(value_type = String)]
+    pub profile_hash: Hash,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantRequest {
+    #[schema(value_type = String)]
+    pub merchant: PublicKey,
+    pub name: String,
+    pub category: String,
+}
+
+/// An award: the node computes the points from the rule table in force; `points`, if given,
+/// must equal that figure.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwardRequest {
+    #[schema(value_type = String)]
+    pub resident: PublicKey,
+    pub activity: String,
+    pub minutes: u64,
+    pub rating: u8,
+    #[serde(default)]
+    pub bonuses: Vec<String>,
+    pub request_id: u64,
+    #[serde(default)]
+    pub points: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureLimitRequest {
+    #[schema(value_type = String)]
+    pub issuer: CommunityId,
+    pub limit_fen: u64,
+}
+
+async fn submit(state: &AppState, headers: &HeaderMap, draft: Draft) -> Result<Json<Receipt>, ApiError> {
+    require_operator(state, headers)?;
+    Ok(Json(state.sequencer.submit(draft).await?))
+}
+
+#[utoipa::path(post, path = "/v1/operator/residents", request_body = EnrollRequest,
+    responses((status = 200, description = "Sequenced (or the original entry, if resubmitted)"), (status = 401, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn enroll(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(r): ApiJson<EnrollRequest>,
+) -> Result<Json<Receipt>, ApiError> {
+    submit(&s, &headers, Draft::Body(Body::Enroll(Enroll { resident: r.resident, profile_hash: r.profile_hash }))).await
+}
+
+#[utoipa::path(post, path = "/v1/operator/merchants", request_body = MerchantRequest,
+    responses((status = 200, description = "Sequenced"), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn register_merchant(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(r): ApiJson<MerchantRequest>,
+) -> Result<Json<Receipt>, ApiError> {
+    let body = Body::RegisterMerchant(RegisterMerchant { merchant: r.merchant, name: r.name, category: r.category });
+    submit(&s, &headers, Draft::Body(body)).await
+}
+
+#[utoipa::path(post, path = "/v1/operator/rules", request_body(content = Object, description = "A rule table (see protocol::rules::RuleTable)"),
+    responses((status = 200, description = "Published"), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn set_rules(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(table): ApiJson<RuleTable>,
+) -> Result<Json<Receipt>, ApiError> {
+    submit(&s, &headers, Draft::Body(Body::SetRules(table))).await
+}
+
+#[utoipa::path(post, path = "/v1/operator/awards", request_body = AwardRequest,
+    responses((status = 200, description = "Points awarded as the rule table gives"), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn award(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(r): ApiJson<AwardRequest>,
+) -> Result<Json<Receipt>, ApiError> {
+    let award = Award {
+        resident: r.resident,
+        activity: r.activity,
+        minutes: r.minutes,
+        rating: r.rating,
+        bonuses: r.bonuses,
+        points: 0,
+        rules_version: 0,
+        request_id: r.request_id,
+    };
+    submit(&s, &headers, Draft::Award { award, points: r.points }).await
+}
+
+#[utoipa::path(post, path = "/v1/operator/exposure-limits", request_body = ExposureLimitRequest,
+    responses((status = 200, description = "Published"), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn set_exposure_limit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(r): ApiJson<ExposureLimitRequest>,
+) -> Result<Json<Receipt>, ApiError> {
+    submit(
+        &s,
+        &headers,
+        Draft::Body(Body::SetExposureLimit(ExposureLimit { issuer: r.issuer, limit_fen: r.limit_fen })),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/operator/checkpoints",
+    responses((status = 200, description = "A checkpoint of the ledger as it is now, signed by the community"), (status = 401, body = ApiError)))]
+pub async fn checkpoint(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<CosignedCheckpoint>, ApiError> {
+    require_operator(&s, &headers)?;
+    Ok(Json(s.sequencer.checkpoint().await?))
+}

@@ -1,0 +1,210 @@
+//! Starting and stopping a community node: read the configuration, genesis, key and token;
+//! open the store and check it agrees with itself (and, with `--check`, with a full replay from
+//! genesis); start the sequencer thread, the periodic checkpoint task and the HTTP API. Shutdown
+//! is a cancellation token.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::keyfile;
+use crate::sequencer::{self, SequencerHandle};
+use crate::store::{Store, StoreError};
+use linli_protocol::replay::{replay, ReplayError};
+use linli_protocol::{CommunityId, Genesis, State};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("reading {what} {path}: {reason}")]
+    File { what: &'static str, path: String, reason: String },
+    #[error("community {0} is not in the genesis file")]
+    NotInGenesis(CommunityId),
+    #[error("the signing key file holds {actual}, but the key in force for {community} is {expected}")]
+    WrongKey { community: CommunityId, expected: String, actual: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("store disagrees with a replay from genesis: {0}")]
+    Replay(#[from] ReplayError),
+    #[error("store state differs from a replay of its log (first difference: {0})")]
+    StateMismatch(String),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Read and check the genesis file.
+pub fn read_genesis(path: &std::path::Path) -> Result<Genesis, NodeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| NodeError::File {
+        what: "genesis",
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Genesis::from_toml(&text).map_err(|e| NodeError::File {
+        what: "genesis",
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Replay every stored ledger from genesis and compare with the stored state.
+pub fn full_check(store: &Store, genesis: &Genesis, stored: &State) -> Result<(), NodeError> {
+    let mut ledgers = BTreeMap::new();
+    for c in &genesis.communities {
+        ledgers.insert(c.id.clone(), store.all_entries(&c.id)?);
+    }
+    let mut replayed = replay(genesis, ledgers, None)?;
+    // Quarantine flags come from equivocation proofs, not from the log.
+    for (id, l) in &stored.ledgers {
+        if l.faulty {
+            replayed.mark_faulty(id);
+        }
+    }
+    if &replayed != stored {
+        return Err(NodeError::StateMismatch(first_difference(&replayed, stored)));
+    }
+    Ok(())
+}
+
+fn first_difference(a: &State, b: &State) -> String {
+    for (id, l) in &a.ledgers {
+        if b.ledgers.get(id) != Some(l) {
+            return format!("ledger head of {id}");
+        }
+    }
+    for (k, v) in &a.accounts {
+        if b.accounts.get(k) != Some(v) {
+            return format!("account {} of {}", k.1, k.0);
+        }
+    }
+    if a.accounts.len() != b.accounts.len() {
+        return "number of accounts".into();
+    }
+    for (id, t) in &a.totals {
+        if b.totals.get(id) != Some(t) {
+            return format!("totals of {id}");
+        }
+    }
+    "derived records (nonces, payments, holdings)".into()
+}
+
+/// A running node.
+pub struct RunningNode {
+    pub http_addr: SocketAddr,
+    pub sequencer: SequencerHandle,
+    pub store: Store,
+    pub shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningNode {
+    /// Stop the HTTP server and background tasks; wait for the server to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// Open the store, check it, and start serving.
+pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeError> {
+    let genesis = read_genesis(&config.genesis_file)?;
+    if genesis.community(&config.community).is_none() {
+        return Err(NodeError::NotInGenesis(config.community.clone()));
+    }
+    let key = keyfile::read_key(&config.signing_key_file).map_err(|e| NodeError::File {
+        what: "signing key",
+        path: config.signing_key_file.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let token = keyfile::read_secret(&config.operator_token_file).map_err(|e| NodeError::File {
+        what: "operator token",
+        path: config.operator_token_file.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let (store, state) = {
+        let (dir, g) = (config.data_dir.clone(), genesis.clone());
+        tokio::task::spawn_blocking(move || -> Result<(Store, State), NodeError> {
+            let store = Store::open(&dir, &g)?;
+            let state = store.load_state(&g)?;
+            store.check_heads(&g, &state)?;
+            if check {
+                full_check(&store, &g, &state)?;
+            }
+            Ok((store, state))
+        })
+        .await
+        .map_err(|e| NodeError::Io(std::io::Error::other(e)))??
+    };
+    let in_force = state.ledgers.get(&config.community).map(|l| l.key).unwrap_or_default();
+    if key.public() != in_force {
+        return Err(NodeError::WrongKey {
+            community: config.community.clone(),
+            expected: in_force.to_hex(),
+            actual: key.public().to_hex(),
+        });
+    }
+    let (sequencer, _thread) = sequencer::spawn(config.community.clone(), genesis.clone(), key, store.clone(), state)?;
+    let shutdown = CancellationToken::new();
+    spawn_checkpoints(
+        sequencer.clone(),
+        store.clone(),
+        config.community.clone(),
+        config.checkpoint_interval_ms,
+        shutdown.clone(),
+    );
+
+    let app_state = AppState {
+        community: config.community.clone(),
+        genesis_hash: genesis.hash(),
+        genesis: Arc::new(genesis),
+        store: store.clone(),
+        sequencer: sequencer.clone(),
+        operator_token: Arc::new(token),
+    };
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| NodeError::Bind { addr: config.http_listen, source })?;
+    let http_addr = listener.local_addr()?;
+    let app = api::router(app_state);
+    let token = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
+    });
+    tracing::info!(community = %config.community, %http_addr, "community node serving");
+    Ok(RunningNode { http_addr, sequencer, store, shutdown, server })
+}
+
+/// Sign a checkpoint whenever the ledger has grown since the last one.
+fn spawn_checkpoints(
+    seq: SequencerHandle,
+    store: Store,
+    community: CommunityId,
+    every_ms: u64,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    let (s, c) = (store.clone(), community.clone());
+                    let grown = tokio::task::spawn_blocking(move || {
+                        let size = s.head(&c).map(|(n, _)| n).unwrap_or(0);
+                        let last = s.latest_checkpoint(&c).ok().flatten().map(|cp| cp.signed.checkpoint.size);
+                        size > 0 && last != Some(size)
+                    }).await.unwrap_or(false);
+                    if grown {
+                        if let Err(e) = seq.checkpoint().await {
+                            tracing::warn!(error = %e, "periodic checkpoint failed");
+                        }
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,411 @@
+//! The append path: the one place a community's own ledger grows.
+//!
+//! A dedicated thread owns the in-memory [`State`] and all writes to the store. Requests arrive
+//! over a bounded channel through a cloneable [`SequencerHandle`]. The thread takes every request
+//! waiting (up to [`MAX_GROUP`]), turns each into the next entry (seq, prev_hash, time, signed by
+//! the community key), checks it with the protocol state machine, and writes the whole group —
+//! entries and state changes — in one synced `WriteBatch` (group commit: many concurrent
+//! requests share one sync). Only then are the callers answered. A resubmitted transaction is
+//! answered with the original entry (idempotent), never a second effect.
+
+use crate::store::{Batch, Store, StoreError};
+use linli_protocol::body::{Award, Body, PayEntry, Payment, SettleEntry, SettlementRequest, Signed};
+use linli_protocol::checkpoint::{Checkpoint, CosignedCheckpoint, SignedCheckpoint};
+use linli_protocol::rules::AwardClaim;
+use linli_protocol::state::Role;
+use linli_protocol::verify::verify_entry;
+use linli_protocol::{
+    ApplyContext, CommunityId, Entry, EntryRef, Genesis, Hash, Keypair, Rejection, SignedEntry, State,
+};
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most requests committed in one group.
+pub const MAX_GROUP: usize = 1024;
+/// Depth of the request queue (back-pressure beyond it).
+pub const QUEUE_DEPTH: usize = 4096;
+
+/// What a client asks the community to sequence.
+#[derive(Debug, Clone)]
+pub enum Draft {
+    /// A complete body (enrolment, rules, limits, redemptions, time bank, settlement, ...).
+    Body(Body),
+    /// An award whose points the node computes from the rule table in force; `points`, if
+    /// given, must match.
+    Award { award: Award, points: Option<u64> },
+    /// A resident's payment; the node cites the newest exposure limit it knows.
+    Pay(Signed<Payment>),
+    /// A merchant's settlement request; the node fills in the cumulative settled total.
+    Settle(Signed<SettlementRequest>),
+}
+
+/// The answer to a sequenced request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub community: CommunityId,
+    pub seq: u64,
+    pub hash: Hash,
+    pub kind: String,
+    pub time_ms: u64,
+    /// True when this request had already been sequenced: the original entry is returned.
+    pub duplicate: bool,
+    pub entry: SignedEntry,
+}
+
+/// Why a request was not sequenced.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    #[error("{0}")]
+    Rejected(Box<linli_protocol::RejectedEntry>),
+    #[error("storage failure, nothing was written: {0}")]
+    Storage(String),
+    #[error("the node is shutting down")]
+    Closed,
+}
+
+enum Command {
+    Submit { draft: Box<Draft>, reply: oneshot::Sender<Result<Receipt, SubmitError>> },
+    Checkpoint { reply: oneshot::Sender<Result<CosignedCheckpoint, SubmitError>> },
+    Snapshot { reply: oneshot::Sender<Box<State>> },
+}
+
+/// Cloneable handle to the sequencer thread.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl SequencerHandle {
+    /// Sequence a request; resolves once it is durably written (or refused).
+    pub async fn submit(&self, draft: Draft) -> Result<Receipt, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Submit { draft: Box::new(draft), reply }).await.map_err(|_| SubmitError::Closed)?;
+        rx.await.map_err(|_| SubmitError::Closed)?
+    }
+
+    /// Sign (and store) a checkpoint of the community's ledger as it is now.
+    pub async fn checkpoint(&self) -> Result<CosignedCheckpoint, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Checkpoint { reply }).await.map_err(|_| SubmitError::Closed)?;
+        rx.await.map_err(|_| SubmitError::Closed)?
+    }
+
+    /// A copy of the current state (for status pages and tests).
+    pub async fn snapshot(&self) -> Result<Box<State>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Snapshot { reply }).await.map_err(|_| SubmitError::Closed)?;
+        rx.await.map_err(|_| SubmitError::Closed)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+struct Sequencer {
+    community: CommunityId,
+    genesis: Genesis,
+    genesis_hash: Hash,
+    key: Keypair,
+    store: Store,
+    state: State,
+}
+
+/// Start the sequencer thread for `community` over `store` (whose state has been loaded and
+/// checked). The thread ends when every handle is dropped.
+pub fn spawn(
+    community: CommunityId,
+    genesis: Genesis,
+    key: Keypair,
+    store: Store,
+    state: State,
+) -> std::io::Result<(SequencerHandle, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    let genesis_hash = genesis.hash();
+    let mut seq = Sequencer { community, genesis, genesis_hash, key, store, state };
+    let join = std::thread::Builder::new().name("linli-sequencer".into()).spawn(move || seq.run(rx))?;
+    Ok((SequencerHandle { tx }, join))
+}
+
+type Reply = oneshot::Sender<Result<Receipt, SubmitError>>;
+
+impl Sequencer {
+    fn run(&mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(c) => group.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.handle_group(group);
+        }
+    }
+
+    fn handle_group(&mut self, group: Vec<Command>) {
+        let mut batch = Batch::default();
+        let mut waiting: Vec<(Reply, Result<Receipt, SubmitError>)> = Vec::new();
+        let mut checkpoint_replies = Vec::new();
+        for cmd in group {
+            match cmd {
+                Command::Submit { draft, reply } => {
+                    let result = self.sequence(*draft, &mut batch);
+                    waiting.push((reply, result));
+                }
+                Command::Checkpoint { reply } => checkpoint_replies.push(reply),
+                Command::Snapshot { reply } => {
+                    let _ = reply.send(Box::new(self.state.clone()));
+                }
+            }
+        }
+        if !batch.entries.is_empty() {
+            if let Err(e) = self.store.commit(&batch) {
+                self.fail_group(waiting, &e);
+                for r in checkpoint_replies {
+                    let _ = r.send(Err(SubmitError::Storage(e.to_string())));
+                }
+                return;
+            }
+        }
+        for (reply, result) in waiting {
+            let _ = reply.send(result);
+        }
+        for reply in checkpoint_replies {
+            let _ = reply.send(self.sign_checkpoint());
+        }
+    }
+
+    /// A failed write: nothing of the group is durable. Answer with the error and reload the
+    /// state from the store, which still holds the last durable group.
+    fn fail_group(&mut self, waiting: Vec<(Reply, Result<Receipt, SubmitError>)>, e: &StoreError) {
+        tracing::error!(error = %e, "store write failed; reloading state from disk");
+        for (reply, result) in waiting {
+            let answer = match result {
+                Ok(r) if r.duplicate => Ok(r),
+                Ok(_) => Err(SubmitError::Storage(e.to_string())),
+                Err(err) => Err(err),
+            };
+            let _ = reply.send(answer);
+        }
+        match self.store.load_state(&self.genesis) {
+            Ok(s) => self.state = s,
+            Err(e) => tracing::error!(error = %e, "reloading state failed"),
+        }
+    }
+
+    fn reject(&self, seq: u64, kind: &'static str, rejection: Rejection) -> SubmitError {
+        SubmitError::Rejected(Box::new(linli_protocol::RejectedEntry {
+            community: self.community.clone(),
+            seq,
+            kind,
+            rejection,
+        }))
+    }
+
+    fn sequence(&mut self, draft: Draft, batch: &mut Batch) -> Result<Receipt, SubmitError> {
+        let ledger = self.state.ledgers.get(&self.community).cloned().ok_or_else(|| {
+            self.reject(0, "unknown", Rejection::UnknownCommunity { community: self.community.clone() })
+        })?;
+        let body = self.complete(draft, ledger.next_seq)?;
+        if let Some(original) = self.original_of(&body, batch)? {
+            return Ok(original);
+        }
+        let time_ms = now_ms().max(ledger.last_time_ms);
+        let entry =
+            Entry { community: self.community.clone(), seq: ledger.next_seq, prev_hash: ledger.head, time_ms, body };
+        let kind = entry.body.kind();
+        let signed = SignedEntry::sign(entry, &self.key, &self.genesis_hash);
+        let verified = verify_entry(&self.genesis_hash, signed, self.key.public())
+            .map_err(|e| self.reject(ledger.next_seq, kind, Rejection::Signature(Box::new(e))))?;
+        let changes = self
+            .state
+            .check(&verified, &ApplyContext { now_ms: Some(now_ms()) })
+            .map_err(|e| SubmitError::Rejected(Box::new(e)))?;
+        self.state.commit(changes.clone());
+        batch.changes.extend(changes);
+        let hash = verified.hash();
+        let signed = verified.into_signed();
+        batch.entries.push((signed.clone(), hash));
+        self.credit_own_merchant(&signed, hash, batch);
+        Ok(Receipt {
+            community: self.community.clone(),
+            seq: signed.entry.seq,
+            hash,
+            kind: kind.to_string(),
+            time_ms,
+            duplicate: false,
+            entry: signed,
+        })
+    }
+
+    /// A payment at a merchant of this community is credited in the same group.
+    fn credit_own_merchant(&mut self, signed: &SignedEntry, hash: Hash, batch: &mut Batch) {
+        let Body::Pay(p) = &signed.entry.body else { return };
+        let pay = &p.payment.payload;
+        if pay.merchant_community != self.community {
+            return;
+        }
+        let credit = Body::Credit(linli_protocol::body::Credit {
+            source: EntryRef { community: self.community.clone(), seq: signed.entry.seq, hash },
+            merchant: pay.merchant,
+            issuer: self.community.clone(),
+            points: pay.points,
+        });
+        if let Err(e) = self.sequence(Draft::Body(credit), batch) {
+            tracing::warn!(error = %e, "crediting a merchant of this community failed; the payment stays in flight");
+        }
+    }
+
+    /// Turn a draft into a body: compute award points, cite the exposure limit.
+    fn complete(&self, draft: Draft, seq: u64) -> Result<Body, SubmitError> {
+        match draft {
+            Draft::Body(b) => Ok(b),
+            Draft::Pay(payment) => {
+                let p = &payment.payload;
+                // Admission policy (not a ledger rule): pay only merchants registered in their
+                // community as far as this node knows, so no points are sent nowhere.
+                match self.state.account(&p.merchant_community, &p.merchant) {
+                    Some(a) if a.role == Role::Merchant && a.replaced_by.is_none() => {}
+                    _ => {
+                        return Err(self.reject(
+                            seq,
+                            "pay",
+                            Rejection::UnknownAccount { community: p.merchant_community.clone(), key: p.merchant },
+                        ))
+                    }
+                }
+                let exposure_limit = if p.merchant_community == self.community {
+                    None
+                } else {
+                    self.state.latest_limit(&p.merchant_community, &self.community).map(|l| l.at.clone())
+                };
+                Ok(Body::Pay(PayEntry { payment, exposure_limit }))
+            }
+            Draft::Settle(request) => {
+                let key = (self.community.clone(), request.payload.issuer.clone());
+                let before = self.state.settled_by.get(&key).copied().unwrap_or(0);
+                // A resubmission keeps its original figure (found by nonce in `original_of`).
+                let settled_total = before.saturating_add(request.payload.points);
+                if let Some(at) = self.nonce_ref(&request.payload.merchant, request.payload.nonce) {
+                    if let Some(Body::Settle(orig)) = self.lookup(&at, None).map(|e| e.entry.body) {
+                        if orig.request == request {
+                            return Ok(Body::Settle(orig));
+                        }
+                    }
+                }
+                Ok(Body::Settle(SettleEntry { request, settled_total }))
+            }
+            Draft::Award { mut award, points } => {
+                let rules = self.state.ledgers.get(&self.community).and_then(|l| l.rules.clone()).ok_or_else(|| {
+                    self.reject(seq, "award", Rejection::RulesNotPublished { community: self.community.clone() })
+                })?;
+                let prior = self
+                    .state
+                    .account(&self.community, &award.resident)
+                    .filter(|a| a.role == Role::Resident)
+                    .map(|a| a.awards)
+                    .unwrap_or(0);
+                let claim = AwardClaim {
+                    activity: &award.activity,
+                    minutes: award.minutes,
+                    rating: award.rating,
+                    bonuses: &award.bonuses,
+                    prior_awards: prior,
+                };
+                let computed =
+                    rules.award_points(&claim).map_err(|e| self.reject(seq, "award", Rejection::AwardInvalid(e)))?;
+                if let Some(p) = points {
+                    if p != computed {
+                        return Err(self.reject(
+                            seq,
+                            "award",
+                            Rejection::AwardPoints { expected: computed, actual: p },
+                        ));
+                    }
+                }
+                if award.rules_version == 0 {
+                    award.rules_version = rules.version;
+                }
+                award.points = computed;
+                // A resubmitted award (same request id) keeps its original figure.
+                if let Some(first) = self.state.request_ids.get(&(self.community.clone(), award.request_id)) {
+                    if let Some(Body::Award(orig)) = self.lookup(first, None).map(|e| e.entry.body) {
+                        award.points = orig.points;
+                        award.rules_version = orig.rules_version;
+                    }
+                }
+                Ok(Body::Award(award))
+            }
+        }
+    }
+
+    fn lookup(&self, at: &EntryRef, batch: Option<&Batch>) -> Option<SignedEntry> {
+        if let Some(b) = batch {
+            if let Some((e, _)) = b.entries.iter().find(|(_, h)| *h == at.hash) {
+                return Some(e.clone());
+            }
+        }
+        self.store.entry(&at.community, at.seq).ok().flatten()
+    }
+
+    /// If `body` was already sequenced, its original receipt.
+    fn original_of(&self, body: &Body, batch: &Batch) -> Result<Option<Receipt>, SubmitError> {
+        let me = &self.community;
+        let prior: Option<EntryRef> = match body {
+            Body::Pay(p) => self.nonce_ref(&p.payment.payload.payer, p.payment.payload.nonce),
+            Body::Redeem(s) => self.nonce_ref(&s.payload.resident, s.payload.nonce),
+            Body::Settle(s) => self.nonce_ref(&s.request.payload.merchant, s.request.payload.nonce),
+            Body::TimeCredit(s) => self.nonce_ref(&s.payload.served, s.payload.nonce),
+            Body::TimeSpend(s) => self.nonce_ref(&s.payload.resident, s.payload.nonce),
+            Body::Award(a) => self.state.request_ids.get(&(me.clone(), a.request_id)).cloned(),
+            Body::Enroll(e) => self.account_origin(&e.resident),
+            Body::RegisterMerchant(m) => self.account_origin(&m.merchant),
+            _ => None,
+        };
+        let Some(at) = prior else { return Ok(None) };
+        let Some(original) = self.lookup(&at, Some(batch)) else { return Ok(None) };
+        let same = match (&original.entry.body, body) {
+            (Body::Pay(a), Body::Pay(b)) => a.payment == b.payment,
+            (a, b) => a == b,
+        };
+        if !same {
+            return Ok(None); // the state machine will refuse it (nonce or id reused)
+        }
+        Ok(Some(Receipt {
+            community: original.entry.community.clone(),
+            seq: original.entry.seq,
+            hash: at.hash,
+            kind: original.entry.body.kind().to_string(),
+            time_ms: original.entry.time_ms,
+            duplicate: true,
+            entry: original,
+        }))
+    }
+
+    fn nonce_ref(&self, signer: &linli_protocol::PublicKey, nonce: u64) -> Option<EntryRef> {
+        self.state.nonces.get(&(self.community.clone(), *signer, nonce)).cloned()
+    }
+
+    fn account_origin(&self, key: &linli_protocol::PublicKey) -> Option<EntryRef> {
+        let a = self.state.account(&self.community, key)?;
+        let e = self.store.entry(&self.community, a.enrolled_at).ok().flatten()?;
+        Some(e.entry_ref(&self.genesis_hash))
+    }
+
+    fn sign_checkpoint(&mut self) -> Result<CosignedCheckpoint, SubmitError> {
+        let ledger = self.state.ledgers.get(&self.community).cloned().ok_or(SubmitError::Closed)?;
+        if let Ok(Some(existing)) = self.store.checkpoint(&self.community, ledger.next_seq) {
+            return Ok(existing);
+        }
+        let root =
+            self.store.root(&self.community, ledger.next_seq).map_err(|e| SubmitError::Storage(e.to_string()))?;
+        let cp = Checkpoint { community: self.community.clone(), size: ledger.next_seq, root, time_ms: now_ms() };
+        let signed = SignedCheckpoint::sign(cp, &self.key, &self.genesis_hash);
+        let cosigned = CosignedCheckpoint { signed, cosignatures: vec![] };
+        let batch = Batch { checkpoints: vec![cosigned.clone()], ..Batch::default() };
+        self.store.commit(&batch).map_err(|e| SubmitError::Storage(e.to_string()))?;
+        Ok(cosigned)
+    }
+}
