@@ -9,6 +9,7 @@
 pub mod api;
 pub mod config;
 pub mod keyfile;
+pub mod network;
 pub mod node;
 pub mod sequencer;
 pub mod store;

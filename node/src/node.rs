@@ -94,17 +94,29 @@ fn first_difference(a: &State, b: &State) -> String {
 /// A running node.
 pub struct RunningNode {
     pub http_addr: SocketAddr,
+    /// The libp2p listen address, when networking is configured.
+    pub p2p_addr: Option<libp2p::Multiaddr>,
     pub sequencer: SequencerHandle,
     pub store: Store,
     pub shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    sequencer_thread: std::thread::JoinHandle<()>,
 }
 
 impl RunningNode {
-    /// Stop the HTTP server and background tasks; wait for the server to finish.
+    /// Stop the HTTP server, the network and background tasks, then the sequencer thread (after
+    /// its last group is written); the store is closed when this returns.
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        drop(self.sequencer);
+        drop(self.store);
+        let thread = self.sequencer_thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }
 
@@ -147,8 +159,34 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
             actual: key.public().to_hex(),
         });
     }
-    let (sequencer, _thread) = sequencer::spawn(config.community.clone(), genesis.clone(), key, store.clone(), state)?;
     let shutdown = CancellationToken::new();
+    let (outbox_tx, outbox_rx) = tokio::sync::mpsc::channel(sequencer::QUEUE_DEPTH);
+    let outbox = config.p2p_listen.as_ref().map(|_| outbox_tx);
+    let (sequencer, sequencer_thread) =
+        sequencer::spawn(config.community.clone(), genesis.clone(), key, store.clone(), state, outbox)?;
+    let mut tasks = Vec::new();
+    let p2p_addr = match &config.p2p_listen {
+        Some(listen) => Some(
+            crate::network::spawn(
+                crate::network::NetworkConfig {
+                    listen: listen.clone(),
+                    genesis: genesis.clone(),
+                    community: config.community.clone(),
+                },
+                sequencer.clone(),
+                store.clone(),
+                outbox_rx,
+                shutdown.clone(),
+            )
+            .await
+            .map(|(addr, task)| {
+                tasks.push(task);
+                addr
+            })
+            .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?,
+        ),
+        None => None,
+    };
     spawn_checkpoints(
         sequencer.clone(),
         store.clone(),
@@ -175,7 +213,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
     });
     tracing::info!(community = %config.community, %http_addr, "community node serving");
-    Ok(RunningNode { http_addr, sequencer, store, shutdown, server })
+    Ok(RunningNode { http_addr, p2p_addr, sequencer, store, shutdown, server, tasks, sequencer_thread })
 }
 
 /// Sign a checkpoint whenever the ledger has grown since the last one.

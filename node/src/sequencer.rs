@@ -64,7 +64,23 @@ pub enum SubmitError {
     Closed,
 }
 
+/// What became of entries received from peers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Entries validated and durably stored.
+    pub applied: usize,
+    /// Entries this node already held.
+    pub known: usize,
+    /// A community whose entries start after this node's head: (community, the seq we need).
+    pub gap: Option<(CommunityId, u64)>,
+    /// Valid so far, but citing an entry of another ledger not held yet.
+    pub waiting: bool,
+    /// The first entry refused, and why.
+    pub rejected: Option<String>,
+}
+
 enum Command {
+    Ingest { entries: Vec<SignedEntry>, reply: oneshot::Sender<IngestOutcome> },
     Submit { draft: Box<Draft>, reply: oneshot::Sender<Result<Receipt, SubmitError>> },
     Checkpoint { reply: oneshot::Sender<Result<CosignedCheckpoint, SubmitError>> },
     Snapshot { reply: oneshot::Sender<Box<State>> },
@@ -82,6 +98,13 @@ impl SequencerHandle {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Submit { draft: Box::new(draft), reply }).await.map_err(|_| SubmitError::Closed)?;
         rx.await.map_err(|_| SubmitError::Closed)?
+    }
+
+    /// Validate and store entries of other communities' ledgers received from peers.
+    pub async fn ingest(&self, entries: Vec<SignedEntry>) -> Result<IngestOutcome, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Ingest { entries, reply }).await.map_err(|_| SubmitError::Closed)?;
+        rx.await.map_err(|_| SubmitError::Closed)
     }
 
     /// Sign (and store) a checkpoint of the community's ledger as it is now.
@@ -104,6 +127,7 @@ fn now_ms() -> u64 {
 }
 
 struct Sequencer {
+    outbox: Option<mpsc::Sender<SignedEntry>>,
     community: CommunityId,
     genesis: Genesis,
     genesis_hash: Hash,
@@ -120,10 +144,11 @@ pub fn spawn(
     key: Keypair,
     store: Store,
     state: State,
+    outbox: Option<mpsc::Sender<SignedEntry>>,
 ) -> std::io::Result<(SequencerHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let genesis_hash = genesis.hash();
-    let mut seq = Sequencer { community, genesis, genesis_hash, key, store, state };
+    let mut seq = Sequencer { outbox, community, genesis, genesis_hash, key, store, state };
     let join = std::thread::Builder::new().name("linli-sequencer".into()).spawn(move || seq.run(rx))?;
     Ok((SequencerHandle { tx }, join))
 }
@@ -148,8 +173,13 @@ impl Sequencer {
         let mut batch = Batch::default();
         let mut waiting: Vec<(Reply, Result<Receipt, SubmitError>)> = Vec::new();
         let mut checkpoint_replies = Vec::new();
+        let mut ingest_replies = Vec::new();
         for cmd in group {
             match cmd {
+                Command::Ingest { entries, reply } => {
+                    let outcome = self.ingest(entries, &mut batch);
+                    ingest_replies.push((reply, outcome));
+                }
                 Command::Submit { draft, reply } => {
                     let result = self.sequence(*draft, &mut batch);
                     waiting.push((reply, result));
@@ -166,8 +196,22 @@ impl Sequencer {
                 for r in checkpoint_replies {
                     let _ = r.send(Err(SubmitError::Storage(e.to_string())));
                 }
+                for (r, mut outcome) in ingest_replies {
+                    outcome.applied = 0;
+                    outcome.rejected = Some(format!("storage failure: {e}"));
+                    let _ = r.send(outcome);
+                }
                 return;
             }
+            if let Some(outbox) = &self.outbox {
+                for (e, _) in batch.entries.iter().filter(|(e, _)| e.entry.community == self.community) {
+                    // A full outbox only delays gossip: peers catch up by sync.
+                    let _ = outbox.try_send(e.clone());
+                }
+            }
+        }
+        for (reply, outcome) in ingest_replies {
+            let _ = reply.send(outcome);
         }
         for (reply, result) in waiting {
             let _ = reply.send(result);
@@ -256,6 +300,69 @@ impl Sequencer {
         if let Err(e) = self.sequence(Draft::Body(credit), batch) {
             tracing::warn!(error = %e, "crediting a merchant of this community failed; the payment stays in flight");
         }
+    }
+
+    /// Validate peer entries (runs of consecutive entries per community) into the batch.
+    fn ingest(&mut self, entries: Vec<SignedEntry>, batch: &mut Batch) -> IngestOutcome {
+        let mut outcome = IngestOutcome::default();
+        let mut runs: Vec<(CommunityId, Vec<SignedEntry>)> = Vec::new();
+        for e in entries {
+            match runs.last_mut() {
+                Some((c, run)) if *c == e.entry.community => run.push(e),
+                _ => runs.push((e.entry.community.clone(), vec![e])),
+            }
+        }
+        for (community, mut run) in runs {
+            if community == self.community {
+                outcome.known += run.len(); // this node is the authority of its own ledger
+                continue;
+            }
+            let Some(ledger) = self.state.ledgers.get(&community).cloned() else {
+                outcome.rejected.get_or_insert(format!("community {community} is not in the genesis"));
+                continue;
+            };
+            run.sort_by_key(|e| e.entry.seq);
+            let before = run.len();
+            run.retain(|e| e.entry.seq >= ledger.next_seq);
+            outcome.known += before - run.len();
+            let Some(first) = run.first() else { continue };
+            if first.entry.seq > ledger.next_seq {
+                outcome.gap.get_or_insert((community.clone(), ledger.next_seq));
+                continue;
+            }
+            if run.windows(2).any(|w| w[1].entry.seq != w[0].entry.seq + 1) {
+                outcome.rejected.get_or_insert(format!("community {community}: entries are not consecutive"));
+                continue;
+            }
+            let Some(keys) = self.state.signer_keys(&community) else { continue };
+            let verified = match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
+                Ok(v) => v,
+                Err((prefix, e)) => {
+                    outcome.rejected.get_or_insert(e.to_string());
+                    prefix
+                }
+            };
+            for v in verified {
+                match self.state.check(&v, &ApplyContext { now_ms: Some(now_ms()) }) {
+                    Ok(changes) => {
+                        self.state.commit(changes.clone());
+                        batch.changes.extend(changes);
+                        let hash = v.hash();
+                        batch.entries.push((v.into_signed(), hash));
+                        outcome.applied += 1;
+                    }
+                    Err(e) if e.rejection.is_missing_dependency() => {
+                        outcome.waiting = true;
+                        break;
+                    }
+                    Err(e) => {
+                        outcome.rejected.get_or_insert(e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        outcome
     }
 
     /// Turn a draft into a body: compute award points, cite the exposure limit.

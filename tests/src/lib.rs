@@ -1,1 +1,185 @@
+//! An in-process test rig for multi-node scenarios (as Lighthouse's `node_test_rig`): a
+//! federation of community nodes on 127.0.0.1 with generated keys, a generated genesis (with
+//! each node's libp2p address) and fresh RocksDB directories; helpers to drive them over HTTP
+//! and to wait for convergence.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use linli_node::config::{Config, ConfigFile};
+use linli_node::keyfile;
+use linli_node::node::RunningNode;
+use linli_protocol::genesis::{RawCommunity, RawGenesis};
+use linli_protocol::testkit::key;
+use linli_protocol::{Genesis, Hash};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "rig-operator-token";
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One member of the federation: its files and, while running, the node.
+pub struct Member {
+    pub id: String,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub http_port: u16,
+    pub node: Option<RunningNode>,
+}
+
+impl Member {
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+}
+
+pub struct Rig {
+    pub _root: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub genesis_hash: Hash,
+    pub members: Vec<Member>,
+    pub http: reqwest::Client,
+}
+
+impl Rig {
+    /// Files for `n` communities named c0..c{n-1} (nodes not started).
+    pub fn new(n: usize) -> Rig {
+        let root = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let ids: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+        let raw = RawGenesis {
+            federation: "rig".into(),
+            fen_per_point: 10,
+            created_ms: 0,
+            communities: ids
+                .iter()
+                .zip(&ports)
+                .map(|(id, (http, p2p))| RawCommunity {
+                    id: id.clone(),
+                    name: format!("{id} street office"),
+                    district: "rig".into(),
+                    signing_key: key(&format!("{id}/signing")).public().to_hex(),
+                    recovery_key: key(&format!("{id}/recovery")).public().to_hex(),
+                    p2p_addresses: vec![format!("/ip4/127.0.0.1/tcp/{p2p}")],
+                    http_address: Some(format!("127.0.0.1:{http}")),
+                })
+                .collect(),
+        };
+        let genesis = Genesis::try_from(raw).unwrap();
+        let mut members = Vec::new();
+        for (id, (http, p2p)) in ids.iter().zip(&ports) {
+            let dir = root.path().join(id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("genesis.toml"), genesis.to_toml()).unwrap();
+            keyfile::write_key(&dir.join("signing.key"), &key(&format!("{id}/signing"))).unwrap();
+            keyfile::write_secret(&dir.join("operator.token"), TOKEN).unwrap();
+            let cfg = ConfigFile {
+                community: id.clone(),
+                data_dir: "data".into(),
+                genesis_file: "genesis.toml".into(),
+                signing_key_file: "signing.key".into(),
+                operator_token_file: "operator.token".into(),
+                http_listen: format!("127.0.0.1:{http}"),
+                p2p_listen: Some(format!("/ip4/127.0.0.1/tcp/{p2p}")),
+                checkpoint_interval_ms: 1000,
+            };
+            let config_path = dir.join("node.toml");
+            std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
+            members.push(Member { id: id.clone(), dir, config_path, http_port: *http, node: None });
+        }
+        let genesis_hash = genesis.hash();
+        Rig { _root: root, genesis, genesis_hash, members, http: reqwest::Client::new() }
+    }
+
+    pub async fn start(&mut self, i: usize) {
+        let config = Config::load(&self.members[i].config_path).unwrap();
+        self.members[i].node = Some(linli_node::node::start(&config, false).await.unwrap());
+    }
+
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(n) = self.members[i].node.take() {
+            n.stop().await;
+        }
+    }
+
+    pub async fn post(&self, i: usize, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.members[i].base()))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, i: usize, path: &str) -> Value {
+        self.http.get(format!("{}{path}", self.members[i].base())).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Enrol `count` residents in member `i` (labels `{id}-r{k}`), concurrently.
+    pub async fn enroll_many(&self, i: usize, from: usize, count: usize) {
+        let id = self.members[i].id.clone();
+        let mut tasks = Vec::new();
+        for k in from..from + count {
+            let body = json!({"resident": key(&format!("{id}-r{k}")).public(), "profile_hash": Hash::ZERO});
+            let req = self
+                .http
+                .post(format!("{}/v1/operator/residents", self.members[i].base()))
+                .bearer_auth(TOKEN)
+                .json(&body);
+            tasks.push(tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) }));
+            if tasks.len() >= 64 {
+                for t in tasks.drain(..) {
+                    assert_eq!(t.await.unwrap().unwrap(), 200);
+                }
+            }
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), 200);
+        }
+    }
+
+    /// (size, head) of every ledger as member `i` holds it.
+    pub async fn heads(&self, i: usize) -> Vec<(String, u64, String)> {
+        let st = self.get(i, "/v1/status").await;
+        st["ledgers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["community"].as_str().unwrap().to_string(),
+                    l["size"].as_u64().unwrap(),
+                    l["head"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Wait until every running member in `among` reports the same heads and `done(heads)` holds.
+    pub async fn converge(
+        &self,
+        among: &[usize],
+        limit: Duration,
+        done: impl Fn(&[(String, u64, String)]) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let mut views = Vec::new();
+            for &i in among {
+                views.push(self.heads(i).await);
+            }
+            if views.windows(2).all(|w| w[0] == w[1]) && done(&views[0]) {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < limit, "no convergence within {limit:?}: {views:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! What nodes say to each other: gossip messages (new entries, checkpoints, equivocation
+//! alerts) and the request-response sync protocol (ledger heads and entry ranges). All in the
+//! protocol's canonical encoding, decoded strictly with byte limits.
+
+use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
+use linli_protocol::encoding::{self, DecodeError};
+use linli_protocol::{CommunityId, Hash, SignedEntry};
+use serde::{Deserialize, Serialize};
+
+/// Largest gossip message (also gossipsub's `max_transmit_size`).
+pub const MAX_GOSSIP_BYTES: usize = 64 * 1024;
+/// Largest sync request.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024;
+/// Largest sync response.
+pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+/// Most entries a range response carries.
+pub const MAX_RANGE_ENTRIES: u64 = 2048;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GossipMessage {
+    Entry(Box<SignedEntry>),
+    Checkpoint(CosignedCheckpoint),
+    Alert(EquivocationProof),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// Size and head hash of a community's ledger as the peer holds it.
+    Head(CommunityId),
+    /// Entries `from..from+limit` (bounded by `MAX_RANGE_ENTRIES` and `MAX_RESPONSE_BYTES`).
+    Range { community: CommunityId, from: u64, limit: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    Head { community: CommunityId, size: u64, head: Hash },
+    Entries(Vec<SignedEntry>),
+    Error(String),
+}
+
+impl GossipMessage {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encoding::encode(self)
+    }
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        encoding::decode("gossip message", bytes, MAX_GOSSIP_BYTES)
+    }
+}
+
+impl SyncRequest {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        encoding::decode("sync request", bytes, MAX_REQUEST_BYTES)
+    }
+}
+
+impl SyncResponse {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        encoding::decode("sync response", bytes, MAX_RESPONSE_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_garbage() {
+        let r = SyncRequest::Range { community: CommunityId::new("a").unwrap(), from: 3, limit: 10 };
+        assert_eq!(SyncRequest::from_bytes(&encoding::encode(&r)).unwrap(), r);
+        assert!(SyncRequest::from_bytes(&[9, 9, 9]).is_err());
+        assert!(GossipMessage::from_bytes(&vec![0u8; MAX_GOSSIP_BYTES + 1]).is_err());
+        assert!(SyncResponse::from_bytes(&[]).is_err());
+    }
+}

@@ -1,0 +1,389 @@
+//! Federation networking (libp2p): TCP + Noise + Yamux, identify and ping; gossipsub topics
+//! named after the genesis hash for new entries, checkpoints and alerts; and a request-response
+//! sync protocol for ledger heads and entry ranges.
+//!
+//! One event loop owns the `Swarm` ([`EventLoop`]). Gossip is validated before it is relayed: an
+//! entry is handed to the sequencer thread (which verifies it against the sender community's
+//! chain) and the verdict is reported back to gossipsub — accepted, ignored (its predecessor is
+//! missing: a sync is started), or rejected (gossipsub's peer scoring penalises the sender).
+//! Every second the loop asks each peer for the heads of the ledgers it follows and fetches any
+//! entries it lacks. A peer whose identify protocol version names another genesis is dropped.
+
+mod codec;
+pub mod messages;
+
+use crate::sequencer::SequencerHandle;
+use crate::store::Store;
+use codec::{SyncCodec, SYNC_PROTOCOL};
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, ValidationMode};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
+use linli_protocol::{CommunityId, Genesis};
+use messages::{GossipMessage, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES, MAX_RANGE_ENTRIES, MAX_RESPONSE_BYTES};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What the network needs to know.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub listen: String,
+    pub genesis: Genesis,
+    pub community: CommunityId,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("listen address {0:?} is not a multiaddr: {1}")]
+    BadAddress(String, String),
+    #[error("libp2p: {0}")]
+    Libp2p(String),
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Work finished off the loop, to be applied to the swarm.
+enum Internal {
+    Report { id: gossipsub::MessageId, source: PeerId, acceptance: MessageAcceptance },
+    Respond { channel: ResponseChannel<SyncResponse>, response: SyncResponse },
+    Request { peer: PeerId, request: SyncRequest },
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    sequencer: SequencerHandle,
+    store: Store,
+    entries_topic: IdentTopic,
+    followed: Vec<CommunityId>,
+    dial_addresses: Vec<Multiaddr>,
+    connected_addresses: BTreeSet<Multiaddr>,
+    peers: BTreeSet<PeerId>,
+    pending: HashMap<OutboundRequestId, SyncRequest>,
+    internal_tx: mpsc::Sender<Internal>,
+    protocol_version: String,
+}
+
+fn topic(genesis: &Genesis, name: &str) -> IdentTopic {
+    IdentTopic::new(format!("/linli/{}/{name}", genesis.hash()))
+}
+
+/// Start the network; returns the address it listens on and the event loop's task.
+pub async fn spawn(
+    config: NetworkConfig,
+    sequencer: SequencerHandle,
+    store: Store,
+    outbox: mpsc::Receiver<linli_protocol::SignedEntry>,
+    shutdown: CancellationToken,
+) -> Result<(Multiaddr, tokio::task::JoinHandle<()>), NetworkError> {
+    let listen: Multiaddr = config
+        .listen
+        .parse()
+        .map_err(|e: libp2p::multiaddr::Error| NetworkError::BadAddress(config.listen.clone(), e.to_string()))?;
+    let protocol_version = format!("/linli/1/{}", config.genesis.hash());
+    let pv = protocol_version.clone();
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .heartbeat_interval(Duration::from_millis(500))
+        .build()
+        .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetworkError::Libp2p(e.to_string()))?
+        .with_behaviour(|key| {
+            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let (params, thresholds) = scoring(&config.genesis);
+            gossipsub.with_peer_score(params, thresholds)?;
+            Ok(Behaviour {
+                gossipsub,
+                sync: request_response::Behaviour::with_codec(
+                    SyncCodec,
+                    [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+                ),
+                identify: identify::Behaviour::new(identify::Config::new(pv, key.public())),
+                ping: ping::Behaviour::new(ping::Config::new()),
+            })
+        })
+        .map_err(|e| NetworkError::Libp2p(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    let entries_topic = topic(&config.genesis, "entries");
+    for name in ["entries", "checkpoints", "alerts"] {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic(&config.genesis, name))
+            .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
+    }
+    swarm.listen_on(listen).map_err(|e| NetworkError::Libp2p(e.to_string()))?;
+    let bound = loop {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => break address,
+            SwarmEvent::ListenerError { error, .. } => return Err(NetworkError::Libp2p(error.to_string())),
+            _ => {}
+        }
+    };
+    let dial_addresses = config
+        .genesis
+        .communities
+        .iter()
+        .filter(|c| c.id != config.community)
+        .flat_map(|c| c.p2p_addresses.iter().filter_map(|a| a.parse().ok()))
+        .collect();
+    let (internal_tx, internal_rx) = mpsc::channel(1024);
+    let ev = EventLoop {
+        swarm,
+        sequencer,
+        store,
+        entries_topic,
+        followed: config.genesis.communities.iter().map(|c| c.id.clone()).filter(|c| *c != config.community).collect(),
+        dial_addresses,
+        connected_addresses: BTreeSet::new(),
+        peers: BTreeSet::new(),
+        pending: HashMap::new(),
+        internal_tx,
+        protocol_version,
+    };
+    let task = tokio::spawn(ev.run(internal_rx, outbox, shutdown));
+    Ok((bound, task))
+}
+
+/// Peer scoring: an invalid message (a rejected entry, malformed bytes) costs its sender 100
+/// points on the topic, decaying by half each decay interval; below the graylist threshold a
+/// peer's messages are ignored.
+fn scoring(genesis: &Genesis) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let mut params = gossipsub::PeerScoreParams::default();
+    for name in ["entries", "checkpoints", "alerts"] {
+        let topic_params = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            invalid_message_deliveries_weight: -100.0,
+            invalid_message_deliveries_decay: 0.5,
+            ..Default::default()
+        };
+        params.topics.insert(topic(genesis, name).hash(), topic_params);
+    }
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 20.0,
+    };
+    (params, thresholds)
+}
+
+impl EventLoop {
+    async fn run(
+        mut self,
+        mut internal_rx: mpsc::Receiver<Internal>,
+        mut outbox: mpsc::Receiver<linli_protocol::SignedEntry>,
+        shutdown: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(1000));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(work) = internal_rx.recv() => self.on_internal(work),
+                Some(entry) = outbox.recv() => {
+                    let msg = GossipMessage::Entry(Box::new(entry)).to_bytes();
+                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.entries_topic.clone(), msg) {
+                        tracing::debug!(error = %e, "gossip publish (peers will sync)");
+                    }
+                }
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        for addr in self.dial_addresses.clone() {
+            if !self.connected_addresses.contains(&addr) {
+                let _ = self.swarm.dial(addr);
+            }
+        }
+        let peers: Vec<PeerId> = self.peers.iter().copied().collect();
+        for peer in peers {
+            for c in self.followed.clone() {
+                self.request(peer, SyncRequest::Head(c));
+            }
+        }
+    }
+
+    fn request(&mut self, peer: PeerId, request: SyncRequest) {
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request.clone());
+        self.pending.insert(id, request);
+    }
+
+    fn on_internal(&mut self, work: Internal) {
+        match work {
+            Internal::Report { id, source, acceptance } => {
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+            }
+            Internal::Respond { channel, response } => {
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+            }
+            Internal::Request { peer, request } => self.request(peer, request),
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                if endpoint.is_dialer() {
+                    self.connected_addresses.insert(endpoint.get_remote_address().clone());
+                }
+                self.peers.insert(peer_id);
+            }
+            SwarmEvent::ConnectionClosed { peer_id, endpoint, num_established, .. } => {
+                if endpoint.is_dialer() {
+                    self.connected_addresses.remove(endpoint.get_remote_address());
+                }
+                if num_established == 0 {
+                    self.peers.remove(&peer_id);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+                if info.protocol_version != self.protocol_version =>
+            {
+                tracing::warn!(%peer_id, version = %info.protocol_version, "peer of another federation; disconnecting");
+                let _ = self.swarm.disconnect_peer_id(peer_id);
+                self.peers.remove(&peer_id);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                self.on_gossip(propagation_source, message_id, message.data);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
+                match message {
+                    request_response::Message::Request { request, channel, .. } => self.serve(request, channel),
+                    request_response::Message::Response { request_id, response } => {
+                        let request = self.pending.remove(&request_id);
+                        self.on_response(peer, request, response);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                request_id,
+                ..
+            })) => {
+                self.pending.remove(&request_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
+        let tx = self.internal_tx.clone();
+        let msg = match GossipMessage::from_bytes(&data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%source, error = %e, "malformed gossip");
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &id,
+                    &source,
+                    MessageAcceptance::Reject,
+                );
+                return;
+            }
+        };
+        let GossipMessage::Entry(entry) = msg else {
+            // Checkpoints and alerts are relayed as they are (verified by their consumers).
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                &id,
+                &source,
+                MessageAcceptance::Accept,
+            );
+            return;
+        };
+        let sequencer = self.sequencer.clone();
+        tokio::spawn(async move {
+            let acceptance = match sequencer.ingest(vec![*entry]).await {
+                Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
+                Ok(o) => {
+                    if let Some((community, from)) = o.gap {
+                        let request = SyncRequest::Range { community, from, limit: MAX_RANGE_ENTRIES };
+                        let _ = tx.send(Internal::Request { peer: source, request }).await;
+                        MessageAcceptance::Ignore
+                    } else if o.waiting {
+                        MessageAcceptance::Ignore
+                    } else {
+                        MessageAcceptance::Accept
+                    }
+                }
+                Err(_) => MessageAcceptance::Ignore,
+            };
+            let _ = tx.send(Internal::Report { id, source, acceptance }).await;
+        });
+    }
+
+    fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+        let (store, tx) = (self.store.clone(), self.internal_tx.clone());
+        tokio::spawn(async move {
+            let response = tokio::task::spawn_blocking(move || match request {
+                SyncRequest::Head(community) => match store.head(&community) {
+                    Ok((size, head)) => SyncResponse::Head { community, size, head },
+                    Err(e) => SyncResponse::Error(e.to_string()),
+                },
+                SyncRequest::Range { community, from, limit } => {
+                    let limit = limit.clamp(1, MAX_RANGE_ENTRIES) as usize;
+                    match store.entries(&community, from, limit, MAX_RESPONSE_BYTES / 2) {
+                        Ok(list) => SyncResponse::Entries(list),
+                        Err(e) => SyncResponse::Error(e.to_string()),
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|e| SyncResponse::Error(e.to_string()));
+            let _ = tx.send(Internal::Respond { channel, response }).await;
+        });
+    }
+
+    fn on_response(&mut self, peer: PeerId, request: Option<SyncRequest>, response: SyncResponse) {
+        let (store, sequencer, tx) = (self.store.clone(), self.sequencer.clone(), self.internal_tx.clone());
+        tokio::spawn(async move {
+            match response {
+                SyncResponse::Head { community, size, .. } => {
+                    let c = community.clone();
+                    let ours = tokio::task::spawn_blocking(move || store.head(&c).map(|(n, _)| n).unwrap_or(0))
+                        .await
+                        .unwrap_or(0);
+                    if size > ours {
+                        let request = SyncRequest::Range { community, from: ours, limit: MAX_RANGE_ENTRIES };
+                        let _ = tx.send(Internal::Request { peer, request }).await;
+                    }
+                }
+                SyncResponse::Entries(list) => {
+                    let n = list.len() as u64;
+                    let Ok(outcome) = sequencer.ingest(list).await else { return };
+                    if let Some(reason) = &outcome.rejected {
+                        tracing::warn!(%peer, %reason, "peer served an invalid entry");
+                        return;
+                    }
+                    if let Some(SyncRequest::Range { community, from, limit }) = request {
+                        if outcome.applied > 0 && n >= limit.min(MAX_RANGE_ENTRIES) {
+                            let request = SyncRequest::Range { community, from: from + n, limit };
+                            let _ = tx.send(Internal::Request { peer, request }).await;
+                        }
+                    }
+                }
+                SyncResponse::Error(e) => tracing::debug!(%peer, error = %e, "sync error"),
+            }
+        });
+    }
+}
