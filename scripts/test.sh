@@ -6,5 +6,10 @@ bash scripts/setup.sh
 # Build cache outside the clone (as CI systems keep one); override with CARGO_TARGET_DIR.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/linli-target}"
 cargo fmt --all -- --check
+# The protocol crate stays pure: no async runtime, database or network in its dependency tree.
+if cargo tree -p linli-protocol -e normal --locked | grep -E '^[^a-z]*(tokio|rocksdb|librocksdb-sys|libp2p) '; then
+  echo "linli-protocol must not depend on tokio, rocksdb or libp2p" >&2
+  exit 1
+fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

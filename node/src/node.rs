@@ -225,7 +225,9 @@ fn spawn_checkpoints(
     stop: CancellationToken,
 ) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+        // The first checkpoint comes one interval after start, not at once.
+        let period = Duration::from_millis(every_ms);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,

@@ -8,8 +8,10 @@
 //! requests share one sync). Only then are the callers answered. A resubmitted transaction is
 //! answered with the original entry (idempotent), never a second effect.
 
+use crate::network::messages::GossipMessage;
 use crate::store::{Batch, Store, StoreError};
 use linli_protocol::body::{Award, Body, PayEntry, Payment, SettleEntry, SettlementRequest, Signed};
+use linli_protocol::checkpoint::EquivocationProof;
 use linli_protocol::checkpoint::{Checkpoint, CosignedCheckpoint, SignedCheckpoint};
 use linli_protocol::rules::AwardClaim;
 use linli_protocol::state::Role;
@@ -80,6 +82,7 @@ pub struct IngestOutcome {
 }
 
 enum Command {
+    Alert { proof: Box<EquivocationProof>, reply: oneshot::Sender<bool> },
     Ingest { entries: Vec<SignedEntry>, reply: oneshot::Sender<IngestOutcome> },
     Submit { draft: Box<Draft>, reply: oneshot::Sender<Result<Receipt, SubmitError>> },
     Checkpoint { reply: oneshot::Sender<Result<CosignedCheckpoint, SubmitError>> },
@@ -107,6 +110,13 @@ impl SequencerHandle {
         rx.await.map_err(|_| SubmitError::Closed)
     }
 
+    /// An equivocation proof from a peer: true if it verified (and was recorded).
+    pub async fn alert(&self, proof: EquivocationProof) -> Result<bool, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Alert { proof: Box::new(proof), reply }).await.map_err(|_| SubmitError::Closed)?;
+        rx.await.map_err(|_| SubmitError::Closed)
+    }
+
     /// Sign (and store) a checkpoint of the community's ledger as it is now.
     pub async fn checkpoint(&self) -> Result<CosignedCheckpoint, SubmitError> {
         let (reply, rx) = oneshot::channel();
@@ -127,7 +137,7 @@ fn now_ms() -> u64 {
 }
 
 struct Sequencer {
-    outbox: Option<mpsc::Sender<SignedEntry>>,
+    outbox: Option<mpsc::Sender<GossipMessage>>,
     community: CommunityId,
     genesis: Genesis,
     genesis_hash: Hash,
@@ -144,7 +154,7 @@ pub fn spawn(
     key: Keypair,
     store: Store,
     state: State,
-    outbox: Option<mpsc::Sender<SignedEntry>>,
+    outbox: Option<mpsc::Sender<GossipMessage>>,
 ) -> std::io::Result<(SequencerHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let genesis_hash = genesis.hash();
@@ -174,8 +184,13 @@ impl Sequencer {
         let mut waiting: Vec<(Reply, Result<Receipt, SubmitError>)> = Vec::new();
         let mut checkpoint_replies = Vec::new();
         let mut ingest_replies = Vec::new();
+        let mut alert_replies = Vec::new();
         for cmd in group {
             match cmd {
+                Command::Alert { proof, reply } => {
+                    let ok = self.take_alert(*proof, &mut batch);
+                    alert_replies.push((reply, ok));
+                }
                 Command::Ingest { entries, reply } => {
                     let outcome = self.ingest(entries, &mut batch);
                     ingest_replies.push((reply, outcome));
@@ -190,7 +205,7 @@ impl Sequencer {
                 }
             }
         }
-        if !batch.entries.is_empty() {
+        if !batch.entries.is_empty() || !batch.alerts.is_empty() || !batch.changes.is_empty() {
             if let Err(e) = self.store.commit(&batch) {
                 self.fail_group(waiting, &e);
                 for r in checkpoint_replies {
@@ -206,12 +221,18 @@ impl Sequencer {
             if let Some(outbox) = &self.outbox {
                 for (e, _) in batch.entries.iter().filter(|(e, _)| e.entry.community == self.community) {
                     // A full outbox only delays gossip: peers catch up by sync.
-                    let _ = outbox.try_send(e.clone());
+                    let _ = outbox.try_send(GossipMessage::Entry(Box::new(e.clone())));
+                }
+                for proof in &batch.alerts {
+                    let _ = outbox.try_send(GossipMessage::Alert(proof.clone()));
                 }
             }
         }
         for (reply, outcome) in ingest_replies {
             let _ = reply.send(outcome);
+        }
+        for (reply, ok) in alert_replies {
+            let _ = reply.send(ok);
         }
         for (reply, result) in waiting {
             let _ = reply.send(result);
@@ -313,18 +334,27 @@ impl Sequencer {
             }
         }
         for (community, mut run) in runs {
-            if community == self.community {
-                outcome.known += run.len(); // this node is the authority of its own ledger
-                continue;
-            }
             let Some(ledger) = self.state.ledgers.get(&community).cloned() else {
                 outcome.rejected.get_or_insert(format!("community {community} is not in the genesis"));
                 continue;
             };
             run.sort_by_key(|e| e.entry.seq);
             let before = run.len();
-            run.retain(|e| e.entry.seq >= ledger.next_seq);
+            let (old, new): (Vec<SignedEntry>, Vec<SignedEntry>) =
+                run.into_iter().partition(|e| e.entry.seq < ledger.next_seq);
+            run = new;
+            for e in old {
+                self.detect_equivocation(e, batch, &mut outcome);
+            }
             outcome.known += before - run.len();
+            if community == self.community {
+                outcome.known += run.len(); // this node is the authority of its own ledger
+                continue;
+            }
+            if ledger.faulty {
+                outcome.known += run.len(); // quarantined: later entries are not taken
+                continue;
+            }
             let Some(first) = run.first() else { continue };
             if first.entry.seq > ledger.next_seq {
                 outcome.gap.get_or_insert((community.clone(), ledger.next_seq));
@@ -363,6 +393,71 @@ impl Sequencer {
             }
         }
         outcome
+    }
+
+    /// A peer entry at a position this node already holds: if its hash differs and both are
+    /// validly signed by the same community key, that is an equivocation: store the proof,
+    /// quarantine the community and gossip the alert.
+    fn detect_equivocation(&mut self, theirs: SignedEntry, batch: &mut Batch, outcome: &mut IngestOutcome) {
+        let c = theirs.entry.community.clone();
+        let Some(ours) = self.lookup_position(&c, theirs.entry.seq, batch) else { return };
+        if ours.hash(&self.genesis_hash) == theirs.hash(&self.genesis_hash) {
+            return;
+        }
+        let Some(ledger) = self.state.ledgers.get(&c) else { return };
+        let mut candidates = ledger.retired_keys.clone();
+        candidates.push(ledger.key);
+        candidates.push(ledger.recovery_key);
+        if let Some(info) = self.genesis.community(&c) {
+            candidates.push(info.signing_key);
+        }
+        let proof = EquivocationProof::Entries(Box::new(ours), Box::new(theirs));
+        if candidates.iter().any(|k| proof.verify(&self.genesis_hash, k).is_ok()) {
+            self.record_alert(proof, batch);
+        } else {
+            outcome.rejected.get_or_insert(format!(
+                "community {c} seq {}: conflicting entry with a bad signature",
+                proof.position()
+            ));
+        }
+    }
+
+    fn lookup_position(&self, c: &CommunityId, seq: u64, batch: &Batch) -> Option<SignedEntry> {
+        if let Some((e, _)) = batch.entries.iter().find(|(e, _)| &e.entry.community == c && e.entry.seq == seq) {
+            return Some(e.clone());
+        }
+        self.store.entry(c, seq).ok().flatten()
+    }
+
+    /// Store a verified equivocation proof and quarantine its community (once).
+    fn record_alert(&mut self, proof: EquivocationProof, batch: &mut Batch) {
+        let c = proof.community().clone();
+        let already = self.state.ledgers.get(&c).map(|l| l.faulty).unwrap_or(true);
+        tracing::warn!(community = %c, position = proof.position(), "equivocation proven; community quarantined");
+        if !already {
+            self.state.mark_faulty(&c);
+            if let Some(l) = self.state.ledgers.get(&c) {
+                batch.changes.push(linli_protocol::Change::Ledger(c, l.clone()));
+            }
+            batch.alerts.push(proof);
+        }
+    }
+
+    /// An equivocation proof received from a peer: verify it, then record it.
+    fn take_alert(&mut self, proof: EquivocationProof, batch: &mut Batch) -> bool {
+        let c = proof.community().clone();
+        let Some(ledger) = self.state.ledgers.get(&c) else { return false };
+        let mut candidates = ledger.retired_keys.clone();
+        candidates.push(ledger.key);
+        if let Some(info) = self.genesis.community(&c) {
+            candidates.push(info.signing_key);
+        }
+        if candidates.iter().any(|k| proof.verify(&self.genesis_hash, k).is_ok()) {
+            self.record_alert(proof, batch);
+            true
+        } else {
+            false
+        }
     }
 
     /// Turn a draft into a body: compute award points, cite the exposure limit.

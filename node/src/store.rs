@@ -7,7 +7,7 @@
 //! go into one `WriteBatch`, written with a synced WAL ([`Store::commit`]): after a crash, the
 //! log and the state never disagree. The schema version and genesis hash are checked at open.
 
-use linli_protocol::checkpoint::CosignedCheckpoint;
+use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
 use linli_protocol::encoding::{self, DecodeError, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES};
 use linli_protocol::merkle::{self, LeafSource};
 use linli_protocol::{Change, CommunityId, Genesis, Hash, SignedEntry, State, StateKey};
@@ -33,11 +33,20 @@ pub enum Column {
     Checkpoints,
     /// metadata: `schema_version`, `genesis_hash`.
     Meta,
+    /// `community 0x00 position(BE)` → canonical `EquivocationProof` (verified before storing).
+    Alerts,
 }
 
 impl Column {
-    pub const ALL: [Column; 6] =
-        [Column::Entries, Column::Leaves, Column::ByHash, Column::State, Column::Checkpoints, Column::Meta];
+    pub const ALL: [Column; 7] = [
+        Column::Entries,
+        Column::Leaves,
+        Column::ByHash,
+        Column::State,
+        Column::Checkpoints,
+        Column::Meta,
+        Column::Alerts,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Column::Entries => "entries",
@@ -46,6 +55,7 @@ impl Column {
             Column::State => "state",
             Column::Checkpoints => "checkpoints",
             Column::Meta => "meta",
+            Column::Alerts => "alerts",
         }
     }
 }
@@ -73,6 +83,7 @@ pub struct Batch {
     pub entries: Vec<(SignedEntry, Hash)>,
     pub changes: Vec<Change>,
     pub checkpoints: Vec<CosignedCheckpoint>,
+    pub alerts: Vec<EquivocationProof>,
 }
 
 /// The store; cheap to clone (shares one RocksDB handle).
@@ -191,7 +202,11 @@ impl Store {
             self.cf(Column::State)?,
             self.cf(Column::Checkpoints)?,
         );
+        let alerts = self.cf(Column::Alerts)?;
         let mut b = WriteBatch::default();
+        for proof in &batch.alerts {
+            b.put_cf(alerts, position_key(proof.community(), proof.position()), proof.to_bytes());
+        }
         for (e, hash) in &batch.entries {
             let key = position_key(&e.entry.community, e.entry.seq);
             b.put_cf(entries, &key, e.to_bytes());
@@ -425,6 +440,17 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Every stored equivocation proof.
+    pub fn alerts(&self) -> Result<Vec<EquivocationProof>, StoreError> {
+        let cf = self.cf(Column::Alerts)?;
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (_, v) = item?;
+            out.push(EquivocationProof::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?);
+        }
+        Ok(out)
     }
 
     /// Approximate on-disk size of each column family, in bytes (for metrics).

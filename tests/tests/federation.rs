@@ -40,3 +40,63 @@ async fn offline_node_catches_up_10000_entries() {
     linli_node::node::full_check(&store, &rig.genesis, &state).unwrap();
     rig.stop(0).await;
 }
+
+/// A community signs two different entries at one seq and shows one to each half: every honest
+/// node ends up holding a verifiable equivocation proof and quarantines the community.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivocation_is_proven_on_every_honest_node() {
+    use linli_protocol::body::{Body, Enroll};
+    use linli_protocol::checkpoint::EquivocationProof;
+    use linli_protocol::testkit::key;
+    use linli_protocol::{CommunityId, Entry, Hash, SignedEntry};
+
+    let mut rig = Rig::new(4);
+    for i in 0..3 {
+        rig.start(i).await; // c3, the equivocator, runs no honest node
+    }
+    let evil = key("c3/signing");
+    let c3 = CommunityId::new("c3").unwrap();
+    let fork = |label: &str| {
+        let body = Body::Enroll(Enroll { resident: key(label).public(), profile_hash: Hash::ZERO });
+        let e = Entry { community: c3.clone(), seq: 0, prev_hash: Hash::ZERO, time_ms: 1, body };
+        SignedEntry::sign(e, &evil, &rig.genesis_hash)
+    };
+    let (a, b) = (fork("left"), fork("right"));
+    let oa = rig.members[0].node.as_ref().unwrap().sequencer.ingest(vec![a]).await.unwrap();
+    let ob = rig.members[2].node.as_ref().unwrap().sequencer.ingest(vec![b]).await.unwrap();
+    assert_eq!((oa.applied, ob.applied), (1, 1));
+
+    let start = std::time::Instant::now();
+    loop {
+        let mut all = true;
+        for i in 0..3 {
+            let st = rig.get(i, "/v1/status").await;
+            let faulty =
+                st["ledgers"].as_array().unwrap().iter().any(|l| l["community"] == "c3" && l["faulty"] == true);
+            let proofs: Vec<EquivocationProof> = st["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| EquivocationProof::from_bytes(&hex_decode(a["proof"].as_str().unwrap())).unwrap())
+                .collect();
+            let proven =
+                proofs.iter().any(|p| p.community() == &c3 && p.verify(&rig.genesis_hash, &evil.public()).is_ok());
+            // Honest communities are never accused.
+            assert!(proofs.iter().all(|p| p.community() == &c3), "an honest community was accused: {st}");
+            all &= faulty && proven;
+        }
+        if all {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "equivocation not proven everywhere in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("equivocation proven on all 3 honest nodes in {:?}", start.elapsed());
+    for i in 0..3 {
+        rig.stop(i).await;
+    }
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}

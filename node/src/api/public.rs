@@ -251,6 +251,17 @@ pub struct FederationStatus {
     pub genesis_hash: Hash,
     pub fen_per_point: u64,
     pub ledgers: Vec<LedgerStatus>,
+    /// Verified equivocation proofs this node holds (the accused communities are quarantined).
+    pub alerts: Vec<AlertView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertView {
+    pub community: CommunityId,
+    /// The seq (conflicting entries) or size (conflicting checkpoints).
+    pub position: u64,
+    /// The canonical bytes of the proof, hex; anyone can verify it with the genesis.
+    pub proof: String,
 }
 
 #[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "Federation status: every ledger's head and checkpoint")))]
@@ -279,12 +290,22 @@ pub async fn status(State(s): State<AppState>) -> Result<Json<FederationStatus>,
                 latest_checkpoint_cosigners: cp.as_ref().map(|c| c.cosignatures.len()).unwrap_or(0),
             });
         }
+        let alerts = store
+            .alerts()?
+            .into_iter()
+            .map(|p| AlertView {
+                community: p.community().clone(),
+                position: p.position(),
+                proof: hex::encode(p.to_bytes()),
+            })
+            .collect();
         Ok(Json(FederationStatus {
             community: me,
             federation: genesis.federation.clone(),
             genesis_hash: gh,
             fen_per_point: genesis.fen_per_point,
             ledgers,
+            alerts,
         }))
     })
     .await

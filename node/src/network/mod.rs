@@ -63,6 +63,8 @@ struct EventLoop {
     sequencer: SequencerHandle,
     store: Store,
     entries_topic: IdentTopic,
+    checkpoints_topic: IdentTopic,
+    alerts_topic: IdentTopic,
     followed: Vec<CommunityId>,
     dial_addresses: Vec<Multiaddr>,
     connected_addresses: BTreeSet<Multiaddr>,
@@ -81,7 +83,7 @@ pub async fn spawn(
     config: NetworkConfig,
     sequencer: SequencerHandle,
     store: Store,
-    outbox: mpsc::Receiver<linli_protocol::SignedEntry>,
+    outbox: mpsc::Receiver<GossipMessage>,
     shutdown: CancellationToken,
 ) -> Result<(Multiaddr, tokio::task::JoinHandle<()>), NetworkError> {
     let listen: Multiaddr = config
@@ -148,6 +150,8 @@ pub async fn spawn(
         sequencer,
         store,
         entries_topic,
+        checkpoints_topic: topic(&config.genesis, "checkpoints"),
+        alerts_topic: topic(&config.genesis, "alerts"),
         followed: config.genesis.communities.iter().map(|c| c.id.clone()).filter(|c| *c != config.community).collect(),
         dial_addresses,
         connected_addresses: BTreeSet::new(),
@@ -188,7 +192,7 @@ impl EventLoop {
     async fn run(
         mut self,
         mut internal_rx: mpsc::Receiver<Internal>,
-        mut outbox: mpsc::Receiver<linli_protocol::SignedEntry>,
+        mut outbox: mpsc::Receiver<GossipMessage>,
         shutdown: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(1000));
@@ -197,9 +201,13 @@ impl EventLoop {
                 _ = shutdown.cancelled() => break,
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(work) = internal_rx.recv() => self.on_internal(work),
-                Some(entry) = outbox.recv() => {
-                    let msg = GossipMessage::Entry(Box::new(entry)).to_bytes();
-                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.entries_topic.clone(), msg) {
+                Some(msg) = outbox.recv() => {
+                    let topic = match msg {
+                        GossipMessage::Entry(_) => self.entries_topic.clone(),
+                        GossipMessage::Checkpoint(_) => self.checkpoints_topic.clone(),
+                        GossipMessage::Alert(_) => self.alerts_topic.clone(),
+                    };
+                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, msg.to_bytes()) {
                         tracing::debug!(error = %e, "gossip publish (peers will sync)");
                     }
                 }
@@ -358,13 +366,29 @@ impl EventLoop {
         let (store, sequencer, tx) = (self.store.clone(), self.sequencer.clone(), self.internal_tx.clone());
         tokio::spawn(async move {
             match response {
-                SyncResponse::Head { community, size, .. } => {
+                SyncResponse::Head { community, size, head } => {
                     let c = community.clone();
-                    let ours = tokio::task::spawn_blocking(move || store.head(&c).map(|(n, _)| n).unwrap_or(0))
-                        .await
-                        .unwrap_or(0);
-                    if size > ours {
-                        let request = SyncRequest::Range { community, from: ours, limit: MAX_RANGE_ENTRIES };
+                    // Our size, and our hash at the peer's last position (to spot a fork).
+                    let (ours, ours_at) = tokio::task::spawn_blocking(move || {
+                        let ours = store.head(&c).map(|(n, _)| n).unwrap_or(0);
+                        let at = if size > 0 && size <= ours {
+                            linli_protocol::merkle::LeafSource::leaf(&store.leaves(&c), size - 1)
+                        } else {
+                            None
+                        };
+                        (ours, at)
+                    })
+                    .await
+                    .unwrap_or((0, None));
+                    let request = if size > ours {
+                        Some(SyncRequest::Range { community, from: ours, limit: MAX_RANGE_ENTRIES })
+                    } else if size > 0 && ours_at.is_some_and(|h| h != head) {
+                        // Same position, another entry: fetch it; the sequencer proves the fork.
+                        Some(SyncRequest::Range { community, from: size - 1, limit: 1 })
+                    } else {
+                        None
+                    };
+                    if let Some(request) = request {
                         let _ = tx.send(Internal::Request { peer, request }).await;
                     }
                 }

@@ -1,0 +1,48 @@
+//! The node API's JSON answers, as far as the CLI reads them (unknown fields are ignored, so a
+//! newer node still works). Nothing here is trusted: hashes are recomputed and proofs verified.
+
+use linli_protocol::merkle::{ConsistencyProof, InclusionProof};
+use linli_protocol::{CommunityId, Hash, SignedEntry};
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    pub genesis_hash: Hash,
+    pub ledgers: Vec<LedgerStatus>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LedgerStatus {
+    pub community: CommunityId,
+    pub size: u64,
+    pub head: Hash,
+}
+
+/// `GET /v1/ledgers/{c}/proofs/inclusion`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InclusionView {
+    pub entry_hash: Hash,
+    pub root: Hash,
+    pub proof: InclusionProof,
+}
+
+/// `GET /v1/ledgers/{c}/proofs/consistency`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsistencyView {
+    pub old_root: Hash,
+    pub new_root: Hash,
+    pub proof: ConsistencyProof,
+}
+
+/// The answer to a submitted transaction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Receipt {
+    pub community: CommunityId,
+    pub seq: u64,
+    pub hash: Hash,
+    pub kind: String,
+    pub time_ms: u64,
+    pub duplicate: bool,
+    pub entry: SignedEntry,
+}
