@@ -96,6 +96,8 @@ pub struct RunningNode {
     pub http_addr: SocketAddr,
     /// The libp2p listen address, when networking is configured.
     pub p2p_addr: Option<libp2p::Multiaddr>,
+    /// Control of the network (cut and heal links), when networking is configured.
+    pub network: Option<crate::network::NetworkHandle>,
     pub sequencer: SequencerHandle,
     pub store: Store,
     pub shutdown: CancellationToken,
@@ -165,6 +167,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
     let (sequencer, sequencer_thread) =
         sequencer::spawn(config.community.clone(), genesis.clone(), key, store.clone(), state, outbox)?;
     let mut tasks = Vec::new();
+    let mut network = None;
     let p2p_addr = match &config.p2p_listen {
         Some(listen) => Some(
             crate::network::spawn(
@@ -179,8 +182,9 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
                 shutdown.clone(),
             )
             .await
-            .map(|(addr, task)| {
+            .map(|(addr, handle, task)| {
                 tasks.push(task);
+                network = Some(handle);
                 addr
             })
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?,
@@ -213,7 +217,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
     });
     tracing::info!(community = %config.community, %http_addr, "community node serving");
-    Ok(RunningNode { http_addr, p2p_addr, sequencer, store, shutdown, server, tasks, sequencer_thread })
+    Ok(RunningNode { http_addr, p2p_addr, network, sequencer, store, shutdown, server, tasks, sequencer_thread })
 }
 
 /// Sign a checkpoint whenever the ledger has grown since the last one.

@@ -100,3 +100,51 @@ async fn equivocation_is_proven_on_every_honest_node() {
 fn hex_decode(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
+
+/// Split 2 | 3 by cutting every link across, write on both sides, heal: all converge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_and_heal() {
+    use linli_node::network::Control;
+    let mut rig = Rig::new(5);
+    for i in 0..5 {
+        rig.start(i).await;
+    }
+    for i in 0..5 {
+        rig.enroll_many(i, 0, 5).await;
+    }
+    rig.converge(&[0, 1, 2, 3, 4], Duration::from_secs(60), |h| h.iter().all(|(_, size, _)| *size == 5)).await;
+
+    let net = |i: usize| rig.members[i].node.as_ref().unwrap().network.clone().unwrap();
+    let (left, right) = ([0usize, 1], [2usize, 3, 4]);
+    for &a in &left {
+        for &b in &right {
+            net(a).control(Control::Block(net(b).peer_id)).await;
+            net(b).control(Control::Block(net(a).peer_id)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        rig.enroll_many(i, 5, 10).await;
+    }
+    // Each side converges on its own; neither sees the other side's new entries.
+    rig.converge(&left, Duration::from_secs(60), |h| h[0].1 == 15 && h[1].1 == 15).await;
+    rig.converge(&right, Duration::from_secs(60), |h| h[2].1 == 15 && h[3].1 == 15 && h[4].1 == 15).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let l = rig.heads(0).await;
+    let r = rig.heads(2).await;
+    assert_eq!((l[2].1, l[3].1, l[4].1), (5, 5, 5), "the left side saw across the cut: {l:?}");
+    assert_eq!((r[0].1, r[1].1), (5, 5), "the right side saw across the cut: {r:?}");
+
+    for &a in &left {
+        for &b in &right {
+            net(a).control(Control::Unblock(net(b).peer_id)).await;
+            net(b).control(Control::Unblock(net(a).peer_id)).await;
+        }
+    }
+    let took =
+        rig.converge(&[0, 1, 2, 3, 4], Duration::from_secs(60), |h| h.iter().all(|(_, size, _)| *size == 15)).await;
+    eprintln!("healed federation converged in {took:?}");
+    for i in 0..5 {
+        rig.stop(i).await;
+    }
+}

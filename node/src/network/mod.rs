@@ -45,10 +45,33 @@ pub enum NetworkError {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    blocked: libp2p::allow_block_list::Behaviour<libp2p::allow_block_list::BlockedPeers>,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+}
+
+/// Operator and test control of the network.
+#[derive(Debug)]
+pub enum Control {
+    /// Refuse and close every connection with this peer (cut a link).
+    Block(PeerId),
+    /// Allow it again (heal the link).
+    Unblock(PeerId),
+}
+
+/// Cloneable handle to the network event loop.
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    pub peer_id: PeerId,
+    tx: mpsc::Sender<Control>,
+}
+
+impl NetworkHandle {
+    pub async fn control(&self, c: Control) {
+        let _ = self.tx.send(c).await;
+    }
 }
 
 /// Work finished off the loop, to be applied to the swarm.
@@ -85,7 +108,7 @@ pub async fn spawn(
     store: Store,
     outbox: mpsc::Receiver<GossipMessage>,
     shutdown: CancellationToken,
-) -> Result<(Multiaddr, tokio::task::JoinHandle<()>), NetworkError> {
+) -> Result<(Multiaddr, NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
     let listen: Multiaddr = config
         .listen
         .parse()
@@ -108,6 +131,7 @@ pub async fn spawn(
             let (params, thresholds) = scoring(&config.genesis);
             gossipsub.with_peer_score(params, thresholds)?;
             Ok(Behaviour {
+                blocked: Default::default(),
                 gossipsub,
                 sync: request_response::Behaviour::with_codec(
                     SyncCodec,
@@ -145,6 +169,8 @@ pub async fn spawn(
         .flat_map(|c| c.p2p_addresses.iter().filter_map(|a| a.parse().ok()))
         .collect();
     let (internal_tx, internal_rx) = mpsc::channel(1024);
+    let (control_tx, control_rx) = mpsc::channel(64);
+    let handle = NetworkHandle { peer_id: *swarm.local_peer_id(), tx: control_tx };
     let ev = EventLoop {
         swarm,
         sequencer,
@@ -160,8 +186,8 @@ pub async fn spawn(
         internal_tx,
         protocol_version,
     };
-    let task = tokio::spawn(ev.run(internal_rx, outbox, shutdown));
-    Ok((bound, task))
+    let task = tokio::spawn(ev.run(internal_rx, control_rx, outbox, shutdown));
+    Ok((bound, handle, task))
 }
 
 /// Peer scoring: an invalid message (a rejected entry, malformed bytes) costs its sender 100
@@ -192,6 +218,7 @@ impl EventLoop {
     async fn run(
         mut self,
         mut internal_rx: mpsc::Receiver<Internal>,
+        mut control_rx: mpsc::Receiver<Control>,
         mut outbox: mpsc::Receiver<GossipMessage>,
         shutdown: CancellationToken,
     ) {
@@ -201,6 +228,15 @@ impl EventLoop {
                 _ = shutdown.cancelled() => break,
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(work) = internal_rx.recv() => self.on_internal(work),
+                Some(c) = control_rx.recv() => match c {
+                    Control::Block(p) => {
+                        self.swarm.behaviour_mut().blocked.block_peer(p);
+                        self.peers.remove(&p);
+                    }
+                    Control::Unblock(p) => {
+                        self.swarm.behaviour_mut().blocked.unblock_peer(p);
+                    }
+                },
                 Some(msg) = outbox.recv() => {
                     let topic = match msg {
                         GossipMessage::Entry(_) => self.entries_topic.clone(),
