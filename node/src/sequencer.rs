@@ -82,6 +82,7 @@ pub struct IngestOutcome {
 }
 
 enum Command {
+    PeerCheckpoint { checkpoint: Box<CosignedCheckpoint>, reply: oneshot::Sender<CheckpointVerdict> },
     Alert { proof: Box<EquivocationProof>, reply: oneshot::Sender<bool> },
     Ingest { entries: Vec<SignedEntry>, reply: oneshot::Sender<IngestOutcome> },
     Submit { draft: Box<Draft>, reply: oneshot::Sender<Result<Receipt, SubmitError>> },
@@ -107,6 +108,16 @@ impl SequencerHandle {
     pub async fn ingest(&self, entries: Vec<SignedEntry>) -> Result<IngestOutcome, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Ingest { entries, reply }).await.map_err(|_| SubmitError::Closed)?;
+        rx.await.map_err(|_| SubmitError::Closed)
+    }
+
+    /// A checkpoint (with cosignatures) from a peer.
+    pub async fn peer_checkpoint(&self, checkpoint: CosignedCheckpoint) -> Result<CheckpointVerdict, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::PeerCheckpoint { checkpoint: Box::new(checkpoint), reply })
+            .await
+            .map_err(|_| SubmitError::Closed)?;
         rx.await.map_err(|_| SubmitError::Closed)
     }
 
@@ -185,8 +196,13 @@ impl Sequencer {
         let mut checkpoint_replies = Vec::new();
         let mut ingest_replies = Vec::new();
         let mut alert_replies = Vec::new();
+        let mut checkpoint_verdicts = Vec::new();
         for cmd in group {
             match cmd {
+                Command::PeerCheckpoint { checkpoint, reply } => {
+                    let verdict = self.take_checkpoint(*checkpoint, &mut batch);
+                    checkpoint_verdicts.push((reply, verdict));
+                }
                 Command::Alert { proof, reply } => {
                     let ok = self.take_alert(*proof, &mut batch);
                     alert_replies.push((reply, ok));
@@ -205,7 +221,11 @@ impl Sequencer {
                 }
             }
         }
-        if !batch.entries.is_empty() || !batch.alerts.is_empty() || !batch.changes.is_empty() {
+        if !batch.entries.is_empty()
+            || !batch.alerts.is_empty()
+            || !batch.changes.is_empty()
+            || !batch.checkpoints.is_empty()
+        {
             if let Err(e) = self.store.commit(&batch) {
                 self.fail_group(waiting, &e);
                 for r in checkpoint_replies {
@@ -233,6 +253,14 @@ impl Sequencer {
         }
         for (reply, ok) in alert_replies {
             let _ = reply.send(ok);
+        }
+        for (reply, verdict) in checkpoint_verdicts {
+            let _ = reply.send(verdict);
+        }
+        let ingested: std::collections::BTreeSet<CommunityId> =
+            batch.entries.iter().map(|(e, _)| e.entry.community.clone()).filter(|c| *c != self.community).collect();
+        for c in ingested {
+            self.cosign_pending(&c);
         }
         for (reply, result) in waiting {
             let _ = reply.send(result);
@@ -608,6 +636,115 @@ impl Sequencer {
         let cosigned = CosignedCheckpoint { signed, cosignatures: vec![] };
         let batch = Batch { checkpoints: vec![cosigned.clone()], ..Batch::default() };
         self.store.commit(&batch).map_err(|e| SubmitError::Storage(e.to_string()))?;
+        self.gossip(GossipMessage::Checkpoint(cosigned.clone()));
         Ok(cosigned)
     }
+
+    fn gossip(&self, msg: GossipMessage) {
+        if let Some(outbox) = &self.outbox {
+            let _ = outbox.try_send(msg);
+        }
+    }
+
+    /// Keys a community may have signed with: the key in force, retired ones, the genesis key.
+    fn community_keys(&self, c: &CommunityId) -> Vec<linli_protocol::PublicKey> {
+        let mut keys = Vec::new();
+        if let Some(l) = self.state.ledgers.get(c) {
+            keys.push(l.key);
+            keys.extend(l.retired_keys.iter().copied());
+        }
+        if let Some(info) = self.genesis.community(c) {
+            keys.push(info.signing_key);
+        }
+        keys
+    }
+
+    /// A checkpoint from a peer: verify the issuer's signature; two checkpoints of one size with
+    /// different roots are an equivocation; keep the valid cosignatures; and, as a witness that
+    /// holds the same prefix (same root), cosign it and gossip the cosignature.
+    fn take_checkpoint(&mut self, incoming: CosignedCheckpoint, batch: &mut Batch) -> CheckpointVerdict {
+        let cp = incoming.signed.checkpoint.clone();
+        let keys = self.community_keys(&cp.community);
+        if !keys.iter().any(|k| incoming.signed.verify(&self.genesis_hash, k).is_ok()) {
+            return CheckpointVerdict::Invalid;
+        }
+        let stored = batch
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.signed.checkpoint.community == cp.community && c.signed.checkpoint.size == cp.size)
+            .cloned()
+            .or_else(|| self.store.checkpoint(&cp.community, cp.size).ok().flatten());
+        let is_new = stored.is_none();
+        let mut merged = match stored {
+            Some(s) if s.signed.checkpoint.root != cp.root => {
+                let proof = EquivocationProof::Checkpoints(Box::new(s.signed), Box::new(incoming.signed));
+                if keys.iter().any(|k| proof.verify(&self.genesis_hash, k).is_ok()) {
+                    self.record_alert(proof, batch);
+                }
+                return CheckpointVerdict::Valid;
+            }
+            Some(s) => s,
+            None => CosignedCheckpoint { signed: incoming.signed.clone(), cosignatures: vec![] },
+        };
+        let before = merged.cosignatures.len();
+        for c in incoming.cosignatures {
+            let witness_key = self.state.ledgers.get(&c.witness).map(|l| l.key);
+            let known = merged.cosignatures.iter().any(|m| m.witness == c.witness);
+            if !known && witness_key == Some(c.key) && merged.signed.verify_cosignature(&self.genesis_hash, &c).is_ok()
+            {
+                merged.cosignatures.push(c);
+            }
+        }
+        let cosigned_now = self.cosign_if_witness(&mut merged);
+        if is_new || merged.cosignatures.len() != before || cosigned_now {
+            batch.checkpoints.push(merged.clone());
+        }
+        if cosigned_now {
+            self.gossip(GossipMessage::Checkpoint(merged));
+        }
+        CheckpointVerdict::Valid
+    }
+
+    /// Add this community's cosignature if it is a witness (not the issuer), has not cosigned
+    /// yet, and holds the same prefix (the root of its copy at that size matches).
+    fn cosign_if_witness(&self, cp: &mut CosignedCheckpoint) -> bool {
+        let c = &cp.signed.checkpoint;
+        if c.community == self.community || cp.cosignatures.iter().any(|x| x.witness == self.community) {
+            return false;
+        }
+        let held = self.state.ledgers.get(&c.community).map(|l| l.next_seq).unwrap_or(0);
+        if c.size > held || c.size == 0 {
+            return false;
+        }
+        match self.store.root(&c.community, c.size) {
+            Ok(root) if root == c.root => {
+                let sig = cp.signed.cosign(self.community.clone(), &self.key, &self.genesis_hash);
+                cp.cosignatures.push(sig);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// After new entries of `c` are durable, cosign a stored checkpoint of `c` that this node
+    /// could not witness before.
+    fn cosign_pending(&mut self, c: &CommunityId) {
+        let Ok(Some(mut cp)) = self.store.latest_checkpoint(c) else { return };
+        if self.cosign_if_witness(&mut cp) {
+            let batch = Batch { checkpoints: vec![cp.clone()], ..Batch::default() };
+            if self.store.commit(&batch).is_ok() {
+                self.gossip(GossipMessage::Checkpoint(cp));
+            }
+        }
+    }
+}
+
+/// What became of a checkpoint received from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointVerdict {
+    /// Validly signed by its community (relay it).
+    Valid,
+    /// Not signed by its community (reject: the sender is penalised).
+    Invalid,
 }

@@ -162,6 +162,24 @@ impl Rig {
             .collect()
     }
 
+    /// (latest checkpoint size, root, number of cosigners) of every ledger as member `i` holds it.
+    pub async fn checkpoints(&self, i: usize) -> Vec<(String, Option<u64>, Option<String>, u64)> {
+        let st = self.get(i, "/v1/status").await;
+        st["ledgers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["community"].as_str().unwrap().to_string(),
+                    l["latest_checkpoint_size"].as_u64(),
+                    l["latest_checkpoint_root"].as_str().map(str::to_string),
+                    l["latest_checkpoint_cosigners"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
     /// Wait until every running member in `among` reports the same heads and `done(heads)` holds.
     pub async fn converge(
         &self,

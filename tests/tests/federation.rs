@@ -19,6 +19,26 @@ async fn five_nodes_converge() {
         })
         .await;
     eprintln!("5 nodes converged on 5 ledgers in {took:?}");
+    // Checkpoints: every node holds the same latest checkpoint of every ledger, covering the
+    // whole ledger, cosigned by the 4 other communities.
+    let start = std::time::Instant::now();
+    loop {
+        let mut views = Vec::new();
+        for i in 0..5 {
+            views.push(rig.checkpoints(i).await);
+        }
+        let same = views.windows(2).all(|w| w[0] == w[1]);
+        let complete = views[0]
+            .iter()
+            .enumerate()
+            .all(|(i, (_, size, root, cosigners))| *size == Some(20 + i as u64) && root.is_some() && *cosigners == 4);
+        if same && complete {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "checkpoints did not converge: {views:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("checkpoints cosigned by all 4 witnesses on every node after {:?} more", start.elapsed());
     for i in 0..5 {
         rig.stop(i).await;
     }

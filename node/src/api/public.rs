@@ -241,6 +241,7 @@ pub struct LedgerStatus {
     pub faulty: bool,
     pub rules_version: Option<u32>,
     pub latest_checkpoint_size: Option<u64>,
+    pub latest_checkpoint_root: Option<Hash>,
     pub latest_checkpoint_cosigners: usize,
 }
 
@@ -287,6 +288,7 @@ pub async fn status(State(s): State<AppState>) -> Result<Json<FederationStatus>,
                 faulty: ledger.as_ref().map(|l| l.faulty).unwrap_or(false),
                 rules_version: ledger.as_ref().and_then(|l| l.rules.as_ref().map(|r| r.version)),
                 latest_checkpoint_size: cp.as_ref().map(|c| c.signed.checkpoint.size),
+                latest_checkpoint_root: cp.as_ref().map(|c| c.signed.checkpoint.root),
                 latest_checkpoint_cosigners: cp.as_ref().map(|c| c.cosignatures.len()).unwrap_or(0),
             });
         }

@@ -346,16 +346,32 @@ impl EventLoop {
                 return;
             }
         };
-        let GossipMessage::Entry(entry) = msg else {
-            // Checkpoints and alerts are relayed as they are (verified by their consumers).
-            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                &id,
-                &source,
-                MessageAcceptance::Accept,
-            );
-            return;
-        };
         let sequencer = self.sequencer.clone();
+        let entry = match msg {
+            GossipMessage::Entry(entry) => entry,
+            GossipMessage::Alert(proof) => {
+                tokio::spawn(async move {
+                    let acceptance = match sequencer.alert(proof).await {
+                        Ok(true) => MessageAcceptance::Accept,
+                        Ok(false) => MessageAcceptance::Reject,
+                        Err(_) => MessageAcceptance::Ignore,
+                    };
+                    let _ = tx.send(Internal::Report { id, source, acceptance }).await;
+                });
+                return;
+            }
+            GossipMessage::Checkpoint(cp) => {
+                tokio::spawn(async move {
+                    let acceptance = match sequencer.peer_checkpoint(cp).await {
+                        Ok(crate::sequencer::CheckpointVerdict::Valid) => MessageAcceptance::Accept,
+                        Ok(crate::sequencer::CheckpointVerdict::Invalid) => MessageAcceptance::Reject,
+                        Err(_) => MessageAcceptance::Ignore,
+                    };
+                    let _ = tx.send(Internal::Report { id, source, acceptance }).await;
+                });
+                return;
+            }
+        };
         tokio::spawn(async move {
             let acceptance = match sequencer.ingest(vec![*entry]).await {
                 Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
