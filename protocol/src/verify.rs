@@ -2,11 +2,11 @@
 //!
 //! Every signature an entry carries (the community's, and any resident's, merchant's or new
 //! key's inside the body) is collected; a run is checked with `ed25519_dalek::verify_batch`.
-//! If the batch fails, each signature is checked alone (strict verification) so the bad entry
-//! is named. Single strict verification is the definition of validity; before batching, keys
-//! are screened for small order (as strict verification does) so both paths refuse the same
-//! inputs. The one residual gap of cofactorless batch equations — a signature whose `R` is
-//! crafted by the key holder to carry a torsion component — is documented in the README.
+//! If the batch fails, each signature is checked alone ([`keys::verify_message`]) so the bad
+//! entry is named. Validity is defined by the cofactored equation of `keys::verify_message`,
+//! with keys and `R` screened the same way on both paths: a passing batch implies every
+//! signature in it is valid (up to the 2^-128 chance of its random coefficients), and a failing
+//! batch is decided signature by signature, so batch and single verification agree.
 //!
 //! The key that must sign entry `seq` is the key in force: the start key, replaced after a
 //! `RotateKey` or `RevokeKey` entry by its new key; a `RevokeKey` itself is signed by the
@@ -109,11 +109,8 @@ fn items(entry: &SignedEntry, hash: &Hash, signer: PublicKey, genesis: &Hash) ->
     out
 }
 
-fn check_single(item: &Item, genesis_free_message: &[u8]) -> Result<(), SignatureError> {
-    let vk = keys::verifying_key(&item.key)?;
-    let sig = ed25519_dalek::Signature::from_bytes(&item.signature.0);
-    vk.verify_strict(genesis_free_message, &sig)
-        .map_err(|_| SignatureError::BadSignature { key: item.key, purpose: item.what })
+fn check_single(item: &Item, message: &[u8]) -> Result<(), SignatureError> {
+    keys::verify_message(&item.key, message, &item.signature, item.what)
 }
 
 fn r_is_small_order(sig: &Signature) -> bool {

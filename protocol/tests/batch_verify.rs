@@ -624,13 +624,11 @@ fn small_order_r_crafted_by_the_key_holder_is_refused_by_both_paths() {
     }
 }
 
-/// Known gap (the one the `verify` module documents): a signer who adds a small-order component
-/// to its signature's `R` gets a signature that strict single verification refuses but that
-/// `ed25519_dalek::verify_batch` (cofactorless, with its random coefficients derived from the
-/// batch itself) accepts for about half of the batches (order-2 torsion). `verify_run` then
-/// accepts an entry `verify_entry` refuses, so nodes verifying different batches can disagree.
+/// A signer who adds a small-order component to its signature's `R` gets a signature that
+/// strict (cofactorless) verification refuses but that `ed25519_dalek::verify_batch` accepts for
+/// about half of the batches. Linli's validity is the cofactored equation, which accepts it on
+/// both paths, so `verify_run` and `verify_entry` agree.
 #[test]
-#[ignore = "known gap: torsion in a signature's R passes the batch but not strict verification"]
 fn torsion_in_r_cannot_make_the_paths_disagree() {
     let order_2 = EIGHT_TORSION[4];
     assert_eq!(find_disagreement(EdwardsPoint::default(), order_2, false), None);
