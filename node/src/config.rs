@@ -9,6 +9,7 @@
 //! http_listen = "127.0.0.1:8101"
 //! p2p_listen = "/ip4/127.0.0.1/tcp/4101"
 //! checkpoint_interval_ms = 2000
+//! follow = ["district:futian", "shatou"]   # optional; default: every community
 //! ```
 
 use linli_protocol::CommunityId;
@@ -38,6 +39,9 @@ pub struct ConfigFile {
     pub p2p_listen: Option<String>,
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
+    /// Ledgers to replicate: community ids and/or `district:NAME`; absent = every community.
+    #[serde(default)]
+    pub follow: Option<Vec<String>>,
 }
 
 fn default_checkpoint_interval() -> u64 {
@@ -55,9 +59,31 @@ pub struct Config {
     pub http_listen: SocketAddr,
     pub p2p_listen: Option<String>,
     pub checkpoint_interval_ms: u64,
+    /// `None`: follow every community of the genesis.
+    pub follow: Option<Vec<String>>,
 }
 
 impl Config {
+    /// The communities whose ledgers this node replicates (always including its own).
+    pub fn followed(&self, genesis: &linli_protocol::Genesis) -> Result<Vec<CommunityId>, String> {
+        let Some(list) = &self.follow else {
+            return Ok(genesis.communities.iter().map(|c| c.id.clone()).collect());
+        };
+        let mut out = vec![self.community.clone()];
+        for item in list {
+            let matched: Vec<CommunityId> = match item.strip_prefix("district:") {
+                Some(d) => genesis.communities.iter().filter(|c| c.district == d).map(|c| c.id.clone()).collect(),
+                None => genesis.communities.iter().filter(|c| c.id.as_str() == item).map(|c| c.id.clone()).collect(),
+            };
+            if matched.is_empty() {
+                return Err(format!("follow entry {item:?} names no community of the genesis"));
+            }
+            out.extend(matched);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
     /// Read and check a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -86,6 +112,7 @@ impl Config {
             http_listen,
             p2p_listen: file.p2p_listen,
             checkpoint_interval_ms: file.checkpoint_interval_ms,
+            follow: file.follow,
         })
     }
 }
@@ -104,6 +131,7 @@ mod tests {
             http_listen: "127.0.0.1:8101".into(),
             p2p_listen: None,
             checkpoint_interval_ms: 2000,
+            follow: None,
         }
     }
 
@@ -123,5 +151,21 @@ mod tests {
         f.community = "Bad Id".into();
         assert!(Config::from_file(f, Path::new("/")).is_err());
         assert!(toml::from_str::<ConfigFile>("community = \"a\"\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn followed_ledgers_by_id_and_district() {
+        let g = linli_protocol::testkit::genesis(&["a", "b", "c", "d"]); // districts: east, west, east, west
+        let mut f = file();
+        f.community = "a".into();
+        let all = Config::from_file(f.clone(), Path::new("/")).unwrap();
+        assert_eq!(all.followed(&g).unwrap().len(), 4);
+        f.follow = Some(vec!["district:west".into()]);
+        let west = Config::from_file(f.clone(), Path::new("/")).unwrap();
+        let ids: Vec<String> = west.followed(&g).unwrap().iter().map(|c| c.to_string()).collect();
+        assert_eq!(ids, vec!["a", "b", "d"]);
+        f.follow = Some(vec!["nowhere".into()]);
+        let bad = Config::from_file(f, Path::new("/")).unwrap();
+        assert!(bad.followed(&g).unwrap_err().contains("nowhere"));
     }
 }

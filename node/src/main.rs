@@ -117,6 +117,7 @@ fn init(
         http_listen: http,
         p2p_listen: Some(p2p),
         checkpoint_interval_ms: 2000,
+        follow: None,
     };
     std::fs::write(dir.join("node.toml"), toml::to_string_pretty(&cfg)?)?;
     println!("created {}/node.toml (config), member.toml (public info for the genesis)", dir.display());

@@ -175,6 +175,11 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
                     listen: listen.clone(),
                     genesis: genesis.clone(),
                     community: config.community.clone(),
+                    followed: config.followed(&genesis).map_err(|reason| NodeError::File {
+                        what: "configuration",
+                        path: "follow".into(),
+                        reason,
+                    })?,
                 },
                 sequencer.clone(),
                 store.clone(),

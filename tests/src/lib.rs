@@ -85,6 +85,7 @@ impl Rig {
                 http_listen: format!("127.0.0.1:{http}"),
                 p2p_listen: Some(format!("/ip4/127.0.0.1/tcp/{p2p}")),
                 checkpoint_interval_ms: 1000,
+                follow: None,
             };
             let config_path = dir.join("node.toml");
             std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
@@ -92,6 +93,14 @@ impl Rig {
         }
         let genesis_hash = genesis.hash();
         Rig { _root: root, genesis, genesis_hash, members, http: reqwest::Client::new() }
+    }
+
+    /// Make member `i` replicate only `follow` (community ids or `district:NAME`); before start.
+    pub fn set_follow(&mut self, i: usize, follow: &[&str]) {
+        let path = &self.members[i].config_path;
+        let mut cfg: ConfigFile = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        cfg.follow = Some(follow.iter().map(|s| s.to_string()).collect());
+        std::fs::write(path, toml::to_string(&cfg).unwrap()).unwrap();
     }
 
     pub async fn start(&mut self, i: usize) {

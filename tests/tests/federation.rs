@@ -168,3 +168,29 @@ async fn partition_and_heal() {
         rig.stop(i).await;
     }
 }
+
+/// City scale is a configuration: a node that follows only some ledgers replicates those and
+/// ignores the others' gossip and heads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_replicates_only_the_ledgers_it_follows() {
+    let mut rig = Rig::new(3);
+    rig.set_follow(2, &["c0"]);
+    for i in 0..3 {
+        rig.start(i).await;
+    }
+    rig.enroll_many(0, 0, 5).await;
+    rig.enroll_many(1, 0, 7).await;
+    rig.enroll_many(2, 0, 3).await;
+    rig.converge(&[0, 1], Duration::from_secs(60), |h| (h[0].1, h[1].1, h[2].1) == (5, 7, 3)).await;
+    let start = std::time::Instant::now();
+    while rig.heads(2).await[0].1 != 5 {
+        assert!(start.elapsed() < Duration::from_secs(30), "the followed ledger was not replicated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let h = rig.heads(2).await;
+    assert_eq!((h[0].1, h[1].1, h[2].1), (5, 0, 3), "node 2 replicated a ledger it does not follow: {h:?}");
+    for i in 0..3 {
+        rig.stop(i).await;
+    }
+}

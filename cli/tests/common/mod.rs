@@ -43,6 +43,7 @@ impl NodeFiles {
             http_listen: "127.0.0.1:0".into(),
             p2p_listen: None,
             checkpoint_interval_ms: 3_600_000,
+            follow: None,
         };
         std::fs::write(dir.path().join("node.toml"), toml::to_string(&cfg).unwrap()).unwrap();
         let genesis_hash = genesis.hash();

@@ -33,6 +33,8 @@ pub struct NetworkConfig {
     pub listen: String,
     pub genesis: Genesis,
     pub community: CommunityId,
+    /// Ledgers to replicate (others' gossip is ignored and never synced).
+    pub followed: Vec<CommunityId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +180,7 @@ pub async fn spawn(
         entries_topic,
         checkpoints_topic: topic(&config.genesis, "checkpoints"),
         alerts_topic: topic(&config.genesis, "alerts"),
-        followed: config.genesis.communities.iter().map(|c| c.id.clone()).filter(|c| *c != config.community).collect(),
+        followed: config.followed.iter().filter(|c| **c != config.community).cloned().collect(),
         dial_addresses,
         connected_addresses: BTreeSet::new(),
         peers: BTreeSet::new(),
@@ -348,6 +350,15 @@ impl EventLoop {
         };
         let sequencer = self.sequencer.clone();
         let entry = match msg {
+            GossipMessage::Entry(entry) if !self.followed.contains(&entry.entry.community) => {
+                // Not a ledger this node replicates (city scale: it follows its district).
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &id,
+                    &source,
+                    MessageAcceptance::Ignore,
+                );
+                return;
+            }
             GossipMessage::Entry(entry) => entry,
             GossipMessage::Alert(proof) => {
                 tokio::spawn(async move {
