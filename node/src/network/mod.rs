@@ -61,6 +61,8 @@ pub enum Control {
     Block(PeerId),
     /// Allow it again (heal the link).
     Unblock(PeerId),
+    /// This node's gossipsub score of a peer (negative: penalised).
+    Score(PeerId, tokio::sync::oneshot::Sender<Option<f64>>),
 }
 
 /// Cloneable handle to the network event loop.
@@ -192,16 +194,26 @@ pub async fn spawn(
     Ok((bound, handle, task))
 }
 
-/// Peer scoring: an invalid message (a rejected entry, malformed bytes) costs its sender 100
-/// points on the topic, decaying by half each decay interval; below the graylist threshold a
-/// peer's messages are ignored.
+/// Peer scoring: an invalid message (a rejected entry, malformed bytes) is penalised on the
+/// topic; below the graylist threshold a peer's messages are ignored.
 fn scoring(genesis: &Genesis) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let mut params = gossipsub::PeerScoreParams::default();
     for name in ["entries", "checkpoints", "alerts"] {
+        // Positive credit is small and capped (about +1 for time in the mesh, up to +100 for
+        // first deliveries of valid messages); each invalid message costs -100 x count^2 and
+        // decays by 1% a second, so a flooding peer stays penalised for minutes.
         let topic_params = gossipsub::TopicScoreParams {
             topic_weight: 1.0,
+            time_in_mesh_weight: 0.01,
+            time_in_mesh_quantum: Duration::from_secs(1),
+            time_in_mesh_cap: 100.0,
+            first_message_deliveries_weight: 1.0,
+            first_message_deliveries_decay: 0.9,
+            first_message_deliveries_cap: 100.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
             invalid_message_deliveries_weight: -100.0,
-            invalid_message_deliveries_decay: 0.5,
+            invalid_message_deliveries_decay: 0.99,
             ..Default::default()
         };
         params.topics.insert(topic(genesis, name).hash(), topic_params);
@@ -237,6 +249,9 @@ impl EventLoop {
                     }
                     Control::Unblock(p) => {
                         self.swarm.behaviour_mut().blocked.unblock_peer(p);
+                    }
+                    Control::Score(p, reply) => {
+                        let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&p));
                     }
                 },
                 Some(msg) = outbox.recv() => {
