@@ -107,7 +107,24 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
         rig.enroll_many(i, 0, 10).await;
     }
     rig.converge(&[0, 1, 2], Duration::from_secs(60), |h| h.iter().all(|(_, size, _)| *size == 10)).await;
-    let _attacker = attack.await.unwrap();
+    let mut attacker = attack.await.unwrap();
+
+    // Replays: valid entries the node already holds, re-published as new messages, are dropped.
+    let listed = rig.get(0, "/v1/ledgers/c1/entries?from=0&limit=3").await;
+    for e in listed.as_array().unwrap() {
+        let entry: SignedEntry = serde_json::from_value(e.clone()).unwrap();
+        for _ in 0..5 {
+            let _ = attacker
+                .behaviour_mut()
+                .publish(topic.clone(), GossipMessage::Entry(Box::new(entry.clone())).to_bytes());
+            let _ = tokio::time::timeout(Duration::from_millis(5), attacker.select_next_some()).await;
+        }
+    }
+    let end = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < end {
+        let _ = tokio::time::timeout(Duration::from_millis(50), attacker.select_next_some()).await;
+    }
+    rig.converge(&[0, 1, 2], Duration::from_secs(30), |h| h.iter().all(|(_, size, _)| *size == 10)).await;
     for i in 0..3 {
         rig.stop(i).await;
     }

@@ -406,7 +406,8 @@ impl EventLoop {
                         let request = SyncRequest::Range { community, from, limit: MAX_RANGE_ENTRIES };
                         let _ = tx.send(Internal::Request { peer: source, request }).await;
                         MessageAcceptance::Ignore
-                    } else if o.waiting {
+                    } else if o.waiting || o.applied == 0 {
+                        // Held back, or already known (a replay): not relayed, not penalised.
                         MessageAcceptance::Ignore
                     } else {
                         MessageAcceptance::Accept
