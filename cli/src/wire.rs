@@ -2,8 +2,8 @@
 //! newer node still works). Nothing here is trusted: hashes are recomputed and proofs verified.
 
 use linli_protocol::merkle::{ConsistencyProof, InclusionProof};
-use linli_protocol::{CommunityId, Hash, SignedEntry};
-use serde::{Deserialize, Serialize};
+use linli_protocol::{CommunityId, Hash};
+use serde::Deserialize;
 
 /// `GET /v1/status`.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,14 +35,5 @@ pub struct ConsistencyView {
     pub proof: ConsistencyProof,
 }
 
-/// The answer to a submitted transaction.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Receipt {
-    pub community: CommunityId,
-    pub seq: u64,
-    pub hash: Hash,
-    pub kind: String,
-    pub time_ms: u64,
-    pub duplicate: bool,
-    pub entry: SignedEntry,
-}
+/// The answer to a submitted transaction (the node's own type).
+pub use linli_node::sequencer::Receipt;

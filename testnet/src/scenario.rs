@@ -1,13 +1,12 @@
 //! The community-practice scenario, on the pure protocol.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use linli_protocol::body::*;
 use linli_protocol::checkpoint::{Checkpoint, CosignedCheckpoint, SignedCheckpoint};
 use linli_protocol::merkle;
 use linli_protocol::rules::RuleTable;
 use linli_protocol::testkit::{cid, key, TestFederation};
-use linli_protocol::verify::{verify_run, SignerKeys};
-use linli_protocol::{Keypair, SignedEntry, State};
+use linli_protocol::{Keypair, SignedEntry};
 use std::collections::BTreeMap;
 
 const NAMES: [&str; 8] = ["lianhua", "xiangmihu", "shatou", "futian", "huafu", "nanyuan", "yuanling", "meilin"];
@@ -167,37 +166,10 @@ pub fn run(n: usize) -> Result<()> {
 fn verify_and_summarise(r: &Run, names: &[&str]) -> Result<()> {
     let g = &r.f.genesis;
     let gh = r.f.genesis_hash;
-    let mut replay = State::new(g);
-    // Re-verify every ledger from genesis: batch signatures, then the state machine. Ledgers are
-    // replayed round-robin so cross-ledger references resolve.
-    let mut pending: BTreeMap<&String, std::collections::VecDeque<_>> = BTreeMap::new();
-    for (c, entries) in &r.log {
-        let info = g.community(&cid(c)).context("community in genesis")?;
-        let verified =
-            verify_run(&gh, entries.clone(), SignerKeys { current: info.signing_key, recovery: info.recovery_key })
-                .map_err(|(_, e)| anyhow!("{e}"))?;
-        pending.insert(c, verified.into_iter().collect());
-    }
-    loop {
-        let mut progressed = false;
-        for queue in pending.values_mut() {
-            while let Some(v) = queue.front() {
-                match replay.check(v, &Default::default()) {
-                    Ok(changes) => {
-                        replay.commit(changes);
-                        queue.pop_front();
-                        progressed = true;
-                    }
-                    Err(e) if e.rejection.is_missing_dependency() => break,
-                    Err(e) => return Err(anyhow!("replay refused: {e}")),
-                }
-            }
-        }
-        if !progressed {
-            break;
-        }
-    }
-    anyhow::ensure!(pending.values().all(|q| q.is_empty()), "some entries could not be replayed");
+    // Re-verify every ledger from genesis: batch signatures, then the state machine (ledgers
+    // replayed round-robin so cross-ledger references resolve).
+    let ledgers = r.log.iter().map(|(c, entries)| (cid(c), entries.clone())).collect();
+    let replay = linli_protocol::replay::replay(g, ledgers, None).map_err(|e| anyhow!("replay refused: {e}"))?;
     anyhow::ensure!(replay == r.f.state, "replayed state differs from the live state");
     anyhow::ensure!(replay.conservation_violation().is_none(), "conservation broken");
 

@@ -1,0 +1,247 @@
+//! What the sequencer does with what peers send: entries of other ledgers (validated into the
+//! same group commit), equivocation detection and alerts, and checkpoint witnessing (verify,
+//! merge cosignatures, cosign when this node holds the same prefix, gossip).
+
+use super::{now_ms, IngestOutcome, Sequencer};
+use crate::network::messages::GossipMessage;
+use crate::store::Batch;
+use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
+use linli_protocol::{ApplyContext, CommunityId, SignedEntry};
+
+impl Sequencer {
+    /// Validate peer entries (runs of consecutive entries per community) into the batch.
+    pub(super) fn ingest(&mut self, entries: Vec<SignedEntry>, batch: &mut Batch) -> IngestOutcome {
+        let mut outcome = IngestOutcome::default();
+        let mut runs: Vec<(CommunityId, Vec<SignedEntry>)> = Vec::new();
+        for e in entries {
+            match runs.last_mut() {
+                Some((c, run)) if *c == e.entry.community => run.push(e),
+                _ => runs.push((e.entry.community.clone(), vec![e])),
+            }
+        }
+        for (community, mut run) in runs {
+            let Some(ledger) = self.state.ledgers.get(&community).cloned() else {
+                outcome.rejected.get_or_insert(format!("community {community} is not in the genesis"));
+                continue;
+            };
+            run.sort_by_key(|e| e.entry.seq);
+            let before = run.len();
+            let (old, new): (Vec<SignedEntry>, Vec<SignedEntry>) =
+                run.into_iter().partition(|e| e.entry.seq < ledger.next_seq);
+            run = new;
+            for e in old {
+                self.detect_equivocation(e, batch, &mut outcome);
+            }
+            outcome.known += before - run.len();
+            if community == self.community {
+                outcome.known += run.len(); // this node is the authority of its own ledger
+                continue;
+            }
+            if ledger.faulty {
+                outcome.known += run.len(); // quarantined: later entries are not taken
+                continue;
+            }
+            let Some(first) = run.first() else { continue };
+            if first.entry.seq > ledger.next_seq {
+                outcome.gap.get_or_insert((community.clone(), ledger.next_seq));
+                continue;
+            }
+            if run.windows(2).any(|w| w[1].entry.seq != w[0].entry.seq + 1) {
+                outcome.rejected.get_or_insert(format!("community {community}: entries are not consecutive"));
+                continue;
+            }
+            let Some(keys) = self.state.signer_keys(&community) else { continue };
+            let verified = match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
+                Ok(v) => v,
+                Err((prefix, e)) => {
+                    outcome.rejected.get_or_insert(e.to_string());
+                    prefix
+                }
+            };
+            for v in verified {
+                match self.state.check(&v, &ApplyContext { now_ms: Some(now_ms()) }) {
+                    Ok(changes) => {
+                        self.state.commit(changes.clone());
+                        batch.changes.extend(changes);
+                        let hash = v.hash();
+                        batch.entries.push((v.into_signed(), hash));
+                        outcome.applied += 1;
+                    }
+                    Err(e) if e.rejection.is_missing_dependency() => {
+                        outcome.waiting = true;
+                        break;
+                    }
+                    Err(e) => {
+                        outcome.rejected.get_or_insert(e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        outcome
+    }
+
+    /// A peer entry at a position this node already holds: if its hash differs and both are
+    /// validly signed by the same community key, that is an equivocation: store the proof,
+    /// quarantine the community and gossip the alert.
+    fn detect_equivocation(&mut self, theirs: SignedEntry, batch: &mut Batch, outcome: &mut IngestOutcome) {
+        let c = theirs.entry.community.clone();
+        let Some(ours) = self.lookup_position(&c, theirs.entry.seq, batch) else { return };
+        if ours.hash(&self.genesis_hash) == theirs.hash(&self.genesis_hash) {
+            return;
+        }
+        let candidates = self.community_keys(&c);
+        let proof = EquivocationProof::Entries(Box::new(ours), Box::new(theirs));
+        if candidates.iter().any(|k| proof.verify(&self.genesis_hash, k).is_ok()) {
+            self.record_alert(proof, batch);
+        } else {
+            outcome.rejected.get_or_insert(format!(
+                "community {c} seq {}: conflicting entry with a bad signature",
+                proof.position()
+            ));
+        }
+    }
+
+    fn lookup_position(&self, c: &CommunityId, seq: u64, batch: &Batch) -> Option<SignedEntry> {
+        if let Some((e, _)) = batch.entries.iter().find(|(e, _)| &e.entry.community == c && e.entry.seq == seq) {
+            return Some(e.clone());
+        }
+        self.store.entry(c, seq).ok().flatten()
+    }
+
+    /// Store a verified equivocation proof and quarantine its community (once).
+    pub(super) fn record_alert(&mut self, proof: EquivocationProof, batch: &mut Batch) {
+        let c = proof.community().clone();
+        let already = self.state.ledgers.get(&c).map(|l| l.faulty).unwrap_or(true);
+        tracing::warn!(community = %c, position = proof.position(), "equivocation proven; community quarantined");
+        if !already {
+            self.state.mark_faulty(&c);
+            if let Some(l) = self.state.ledgers.get(&c) {
+                batch.changes.push(linli_protocol::Change::Ledger(c, l.clone()));
+            }
+            batch.alerts.push(proof);
+        }
+    }
+
+    /// An equivocation proof received from a peer: verify it, then record it.
+    pub(super) fn take_alert(&mut self, proof: EquivocationProof, batch: &mut Batch) -> bool {
+        let c = proof.community().clone();
+        let candidates = self.community_keys(&c);
+        if candidates.iter().any(|k| proof.verify(&self.genesis_hash, k).is_ok()) {
+            self.record_alert(proof, batch);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(super) fn gossip(&self, msg: GossipMessage) {
+        if let Some(outbox) = &self.outbox {
+            let _ = outbox.try_send(msg);
+        }
+    }
+
+    /// Keys a community may have signed with: the key in force, retired ones, the recovery key
+    /// (it signs revocations), the genesis key.
+    fn community_keys(&self, c: &CommunityId) -> Vec<linli_protocol::PublicKey> {
+        let mut keys = Vec::new();
+        if let Some(l) = self.state.ledgers.get(c) {
+            keys.push(l.key);
+            keys.extend(l.retired_keys.iter().copied());
+            keys.push(l.recovery_key);
+        }
+        if let Some(info) = self.genesis.community(c) {
+            keys.push(info.signing_key);
+        }
+        keys
+    }
+
+    /// A checkpoint from a peer: verify the issuer's signature; two checkpoints of one size with
+    /// different roots are an equivocation; keep the valid cosignatures; and, as a witness that
+    /// holds the same prefix (same root), cosign it and gossip the cosignature.
+    pub(super) fn take_checkpoint(&mut self, incoming: CosignedCheckpoint, batch: &mut Batch) -> CheckpointVerdict {
+        let cp = incoming.signed.checkpoint.clone();
+        let keys = self.community_keys(&cp.community);
+        if !keys.iter().any(|k| incoming.signed.verify(&self.genesis_hash, k).is_ok()) {
+            return CheckpointVerdict::Invalid;
+        }
+        let stored = batch
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.signed.checkpoint.community == cp.community && c.signed.checkpoint.size == cp.size)
+            .cloned()
+            .or_else(|| self.store.checkpoint(&cp.community, cp.size).ok().flatten());
+        let is_new = stored.is_none();
+        let mut merged = match stored {
+            Some(s) if s.signed.checkpoint.root != cp.root => {
+                let proof = EquivocationProof::Checkpoints(Box::new(s.signed), Box::new(incoming.signed));
+                if keys.iter().any(|k| proof.verify(&self.genesis_hash, k).is_ok()) {
+                    self.record_alert(proof, batch);
+                }
+                return CheckpointVerdict::Valid;
+            }
+            Some(s) => s,
+            None => CosignedCheckpoint { signed: incoming.signed.clone(), cosignatures: vec![] },
+        };
+        let before = merged.cosignatures.len();
+        for c in incoming.cosignatures {
+            let witness_key = self.state.ledgers.get(&c.witness).map(|l| l.key);
+            let known = merged.cosignatures.iter().any(|m| m.witness == c.witness);
+            if !known && witness_key == Some(c.key) && merged.signed.verify_cosignature(&self.genesis_hash, &c).is_ok()
+            {
+                merged.cosignatures.push(c);
+            }
+        }
+        let cosigned_now = self.cosign_if_witness(&mut merged);
+        if is_new || merged.cosignatures.len() != before || cosigned_now {
+            batch.checkpoints.push(merged.clone());
+        }
+        if cosigned_now {
+            self.gossip(GossipMessage::Checkpoint(merged));
+        }
+        CheckpointVerdict::Valid
+    }
+
+    /// Add this community's cosignature if it is a witness (not the issuer), has not cosigned
+    /// yet, and holds the same prefix (the root of its copy at that size matches).
+    fn cosign_if_witness(&self, cp: &mut CosignedCheckpoint) -> bool {
+        let c = &cp.signed.checkpoint;
+        if c.community == self.community || cp.cosignatures.iter().any(|x| x.witness == self.community) {
+            return false;
+        }
+        let held = self.state.ledgers.get(&c.community).map(|l| l.next_seq).unwrap_or(0);
+        if c.size > held || c.size == 0 {
+            return false;
+        }
+        match self.store.root(&c.community, c.size) {
+            Ok(root) if root == c.root => {
+                let sig = cp.signed.cosign(self.community.clone(), &self.key, &self.genesis_hash);
+                cp.cosignatures.push(sig);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// After new entries of `c` are durable, cosign a stored checkpoint of `c` that this node
+    /// could not witness before.
+    pub(super) fn cosign_pending(&mut self, c: &CommunityId) {
+        let Ok(Some(mut cp)) = self.store.latest_checkpoint(c) else { return };
+        if self.cosign_if_witness(&mut cp) {
+            let batch = Batch { checkpoints: vec![cp.clone()], ..Batch::default() };
+            if self.store.commit(&batch).is_ok() {
+                self.gossip(GossipMessage::Checkpoint(cp));
+            }
+        }
+    }
+}
+
+/// What became of a checkpoint received from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointVerdict {
+    /// Validly signed by its community (relay it).
+    Valid,
+    /// Not signed by its community (reject: the sender is penalised).
+    Invalid,
+}
