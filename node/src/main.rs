@@ -68,6 +68,67 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Create a merchant light node in DIR: merchant key (0600), till token, merchant.toml.
+    /// Register the printed public key with the home community (POST /v1/operator/merchants).
+    MerchantInit {
+        #[arg(long)]
+        home: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8201")]
+        http: String,
+        /// Community nodes to connect to (libp2p multiaddrs); default: the home community's.
+        #[arg(long = "full-node")]
+        full_nodes: Vec<String>,
+        /// Witness cosignatures a checkpoint needs before a sale is accepted.
+        #[arg(long, default_value_t = 1)]
+        min_witnesses: usize,
+    },
+    /// Run a merchant light node (the till).
+    Merchant {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn merchant_init(
+    home: String,
+    dir: PathBuf,
+    genesis: PathBuf,
+    http: String,
+    full_nodes: Vec<String>,
+    min_witnesses: usize,
+) -> Result<()> {
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key = keyfile::generate_key(&dir.join("merchant.key"))?;
+    let token = hex::encode(linli_protocol::Keypair::generate().seed());
+    keyfile::write_secret(&dir.join("till.token"), &format!("{token}\n"))?;
+    let cfg = linli_node::merchant::config::MerchantConfigFile {
+        home,
+        genesis_file: std::fs::canonicalize(&genesis).with_context(|| format!("genesis {}", genesis.display()))?,
+        merchant_key_file: "merchant.key".into(),
+        till_token_file: "till.token".into(),
+        data_dir: "till-data".into(),
+        http_listen: http,
+        full_nodes: if full_nodes.is_empty() { None } else { Some(full_nodes) },
+        min_witnesses,
+        proof_timeout_ms: 5000,
+    };
+    std::fs::write(dir.join("merchant.toml"), toml::to_string_pretty(&cfg)?)?;
+    println!("created {}/merchant.toml; merchant public key {}", dir.display(), key.public());
+    Ok(())
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+async fn terminated() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
 
 fn init(
@@ -183,8 +244,19 @@ async fn main() -> Result<()> {
             let config = Config::load(&config)?;
             let node = linli_node::node::start(&config, check).await?;
             println!("linli-node {} listening on http://{}", config.community, node.http_addr);
-            tokio::signal::ctrl_c().await?;
+            terminated().await?;
             node.stop().await;
+            Ok(())
+        }
+        Command::MerchantInit { home, dir, genesis, http, full_nodes, min_witnesses } => {
+            merchant_init(home, dir, genesis, http, full_nodes, min_witnesses)
+        }
+        Command::Merchant { config } => {
+            let config = linli_node::merchant::config::MerchantConfig::load(&config)?;
+            let till = linli_node::merchant::start(&config).await?;
+            println!("linli merchant light node of {} listening on http://{}", config.home, till.http_addr);
+            terminated().await?;
+            till.stop().await;
             Ok(())
         }
     }

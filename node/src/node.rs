@@ -168,6 +168,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         sequencer::spawn(config.community.clone(), genesis.clone(), key, store.clone(), state, outbox)?;
     let mut tasks = Vec::new();
     let mut network = None;
+    let (checkpoint_soon, checkpoint_requests) = tokio::sync::mpsc::channel(1);
     let p2p_addr = match &config.p2p_listen {
         Some(listen) => Some(
             crate::network::spawn(
@@ -184,6 +185,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
                 sequencer.clone(),
                 store.clone(),
                 outbox_rx,
+                checkpoint_soon.clone(),
                 shutdown.clone(),
             )
             .await
@@ -201,6 +203,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         store.clone(),
         config.community.clone(),
         config.checkpoint_interval_ms,
+        checkpoint_requests,
         shutdown.clone(),
     );
 
@@ -225,12 +228,18 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
     Ok(RunningNode { http_addr, p2p_addr, network, sequencer, store, shutdown, server, tasks, sequencer_thread })
 }
 
-/// Sign a checkpoint whenever the ledger has grown since the last one.
+/// How long an on-demand checkpoint waits for more entries to cover (light nodes waiting on
+/// payments made at the same moment share one checkpoint).
+const ON_DEMAND_DELAY: Duration = Duration::from_millis(10);
+
+/// Sign a checkpoint whenever the ledger has grown since the last one: every interval, and
+/// soon after a light node asks for one (requests coalesce).
 fn spawn_checkpoints(
     seq: SequencerHandle,
     store: Store,
     community: CommunityId,
     every_ms: u64,
+    mut requests: tokio::sync::mpsc::Receiver<()>,
     stop: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -238,20 +247,26 @@ fn spawn_checkpoints(
         let period = Duration::from_millis(every_ms);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
-            tokio::select! {
+            let on_demand = tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tick.tick() => {
-                    let (s, c) = (store.clone(), community.clone());
-                    let grown = tokio::task::spawn_blocking(move || {
-                        let size = s.head(&c).map(|(n, _)| n).unwrap_or(0);
-                        let last = s.latest_checkpoint(&c).ok().flatten().map(|cp| cp.signed.checkpoint.size);
-                        size > 0 && last != Some(size)
-                    }).await.unwrap_or(false);
-                    if grown {
-                        if let Err(e) = seq.checkpoint().await {
-                            tracing::warn!(error = %e, "periodic checkpoint failed");
-                        }
-                    }
+                _ = tick.tick() => false,
+                Some(()) = requests.recv() => true,
+            };
+            if on_demand {
+                tokio::time::sleep(ON_DEMAND_DELAY).await;
+                while requests.try_recv().is_ok() {}
+            }
+            let (s, c) = (store.clone(), community.clone());
+            let grown = tokio::task::spawn_blocking(move || {
+                let size = s.head(&c).map(|(n, _)| n).unwrap_or(0);
+                let last = s.latest_checkpoint(&c).ok().flatten().map(|cp| cp.signed.checkpoint.size);
+                size > 0 && last != Some(size)
+            })
+            .await
+            .unwrap_or(false);
+            if grown {
+                if let Err(e) = seq.checkpoint().await {
+                    tracing::warn!(error = %e, "checkpoint failed");
                 }
             }
         }

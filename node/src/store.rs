@@ -405,6 +405,27 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` stored checkpoints of a community that cover entry `seq` (size > seq),
+    /// smallest first.
+    pub fn checkpoints_covering(
+        &self,
+        community: &CommunityId,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<CosignedCheckpoint>, StoreError> {
+        let cf = self.cf(Column::Checkpoints)?;
+        let start = position_key(community, seq.saturating_add(1));
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
+            let (k, v) = item?;
+            if out.len() >= limit || !matches!(parse_position_key(&k), Some((c, _)) if &c == community) {
+                break;
+            }
+            out.push(CosignedCheckpoint::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
     /// Check that the stored heads agree with the state: for each community in the genesis, the
     /// leaves column's last seq and hash equal the state's head, and every entry's stored hash
     /// matches its content. Returns the first disagreement.

@@ -28,6 +28,7 @@ pub mod encoding;
 pub mod entry;
 pub mod genesis;
 pub mod keys;
+pub mod light;
 pub mod merkle;
 pub mod primitives;
 pub mod replay;

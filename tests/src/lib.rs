@@ -222,3 +222,109 @@ impl Rig {
         }
     }
 }
+
+/// A merchant light node of the rig: its files and, while running, the till.
+pub struct MerchantRig {
+    pub label: String,
+    pub home: usize,
+    pub config_path: PathBuf,
+    pub http_port: u16,
+    pub till: Option<linli_node::merchant::RunningTill>,
+}
+
+impl MerchantRig {
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+}
+
+impl Rig {
+    /// Files for a merchant light node with key `key(label)`, home member `home`, connected to
+    /// the community nodes `via` (member indices), needing `min_witnesses` cosignatures.
+    pub fn merchant(&self, label: &str, home: usize, via: &[usize], min_witnesses: usize) -> MerchantRig {
+        use linli_node::merchant::config::MerchantConfigFile;
+        let dir = self._root.path().join(format!("merchant-{label}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        keyfile::write_key(&dir.join("merchant.key"), &key(label)).unwrap();
+        keyfile::write_secret(&dir.join("till.token"), TOKEN).unwrap();
+        let full_nodes = via.iter().map(|&i| self.genesis.communities[i].p2p_addresses[0].clone()).collect::<Vec<_>>();
+        let http_port = free_port();
+        let cfg = MerchantConfigFile {
+            home: self.members[home].id.clone(),
+            genesis_file: self.members[home].dir.join("genesis.toml"),
+            merchant_key_file: "merchant.key".into(),
+            till_token_file: "till.token".into(),
+            data_dir: "till-data".into(),
+            http_listen: format!("127.0.0.1:{http_port}"),
+            full_nodes: Some(full_nodes),
+            min_witnesses,
+            proof_timeout_ms: 10_000,
+        };
+        let config_path = dir.join("merchant.toml");
+        std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
+        MerchantRig { label: label.into(), home, config_path, http_port, till: None }
+    }
+
+    /// Register the merchant's key with its home community (operator call).
+    pub async fn register_merchant(&self, m: &MerchantRig) {
+        let body = serde_json::json!({"merchant": key(&m.label).public(), "name": m.label, "category": "grocery"});
+        let (s, v) = self.post(m.home, "/v1/operator/merchants", body).await;
+        assert_eq!(s, 200, "{v}");
+    }
+
+    /// Start (or restart) a merchant light node and wait until it reaches a community node.
+    pub async fn start_merchant(&self, m: &mut MerchantRig) {
+        let cfg = linli_node::merchant::config::MerchantConfig::load(&m.config_path).unwrap();
+        m.till = Some(linli_node::merchant::start(&cfg).await.unwrap());
+        let start = Instant::now();
+        loop {
+            let r = self.http.get(format!("{}/v1/till/status", m.base())).send().await;
+            if let Ok(r) = r {
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                if v["connected"].as_u64().unwrap_or(0) > 0 {
+                    return;
+                }
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "merchant {} never connected", m.label);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn stop_merchant(&self, m: &mut MerchantRig) {
+        if let Some(t) = m.till.take() {
+            t.stop().await;
+        }
+    }
+
+    /// POST to a till (with its token); status and JSON body.
+    pub async fn till_post(&self, m: &MerchantRig, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", m.base())).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Publish the default rule table on member `i`.
+    pub async fn publish_default_rules(&self, i: usize) {
+        let table = serde_json::to_value(linli_protocol::rules::RuleTable::default_table(1)).unwrap();
+        let (s, v) = self.post(i, "/v1/operator/rules", table).await;
+        assert_eq!(s, 200, "{v}");
+    }
+
+    /// Enrol resident `key(label)` in member `i` and award a newcomer's mediation (100 points).
+    pub async fn resident_with_100_points(&self, i: usize, label: &str, request_id: u64) {
+        let r = key(label).public();
+        let (s, v) = self.post(i, "/v1/operator/residents", json!({"resident": r, "profile_hash": Hash::ZERO})).await;
+        assert_eq!(s, 200, "{v}");
+        let award =
+            json!({"resident": r, "activity": "mediation", "minutes": 600, "rating": 5, "request_id": request_id});
+        let (s, v) = self.post(i, "/v1/operator/awards", award).await;
+        assert_eq!(s, 200, "{v}");
+        let points = v["entry"]["entry"]["body"]["Award"]["points"].as_u64();
+        assert_eq!(points, Some(100), "{v}");
+    }
+
+    /// A resident's account as member `i` holds it.
+    pub async fn account(&self, i: usize, community: &str, key_hex: &str) -> Value {
+        self.get(i, &format!("/v1/accounts/{community}/{key_hex}")).await
+    }
+}

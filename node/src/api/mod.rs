@@ -132,23 +132,24 @@ pub struct ApiPath<T>(pub T);
 
 /// Check the operator's bearer token.
 pub fn require_operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    check_bearer(&state.operator_token, headers)
+}
+
+/// Check an `Authorization: Bearer <token>` header against `token` (in constant time).
+pub fn check_bearer(token: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "operator call needs 'Authorization: Bearer <token>'",
-            )
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "this call needs 'Authorization: Bearer <token>'")
         })?;
-    let expected = state.operator_token.as_bytes();
+    let expected = token.as_bytes();
     let ok = given.len() == expected.len() && given.bytes().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "operator token is wrong"))
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "bearer token is wrong"))
     }
 }
 
@@ -173,6 +174,7 @@ pub async fn blocking<T: Send + 'static>(
         operator::set_rules,
         operator::award,
         operator::set_exposure_limit,
+        operator::clearing,
         operator::checkpoint,
         resident::redeem,
         resident::pay,
@@ -205,6 +207,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/rules", post(operator::set_rules))
         .route("/v1/operator/awards", post(operator::award))
         .route("/v1/operator/exposure-limits", post(operator::set_exposure_limit))
+        .route("/v1/operator/clearings", post(operator::clearing))
         .route("/v1/operator/checkpoints", post(operator::checkpoint))
         .route("/v1/redeem", post(resident::redeem))
         .route("/v1/pay", post(resident::pay))

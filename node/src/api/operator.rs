@@ -1,5 +1,5 @@
 //! Operator calls (bearer token): enrol residents, register merchants, publish rules, award
-//! points, set exposure limits, sign a checkpoint.
+//! points, set exposure limits, record a clearing with another community, sign a checkpoint.
 
 use super::{require_operator, ApiError, ApiJson, AppState};
 use crate::sequencer::{Draft, Receipt};
@@ -125,6 +125,25 @@ pub async fn set_exposure_limit(
         Draft::Body(Body::SetExposureLimit(ExposureLimit { issuer: r.issuer, limit_fen: r.limit_fen })),
     )
     .await
+}
+
+/// A clearing with another community: the node derives every figure (settled totals on both
+/// ledgers, receivable and payable fen) from the ledgers it holds; every peer recomputes them.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearingRequest {
+    #[schema(value_type = String)]
+    pub counterparty: CommunityId,
+}
+
+#[utoipa::path(post, path = "/v1/operator/clearings", request_body = ClearingRequest,
+    responses((status = 200, description = "Sequenced clearing entry"), (status = 401, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn clearing(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(r): ApiJson<ClearingRequest>,
+) -> Result<Json<Receipt>, ApiError> {
+    submit(&s, &headers, Draft::Clearing { counterparty: r.counterparty }).await
 }
 
 #[utoipa::path(post, path = "/v1/operator/checkpoints",

@@ -1,10 +1,14 @@
 //! What nodes say to each other: gossip messages (new entries, checkpoints, equivocation
-//! alerts) and the request-response sync protocol (ledger heads and entry ranges). All in the
+//! alerts) and the request-response protocol (ledger heads and entry ranges for sync; payment
+//! and settlement submission, entry proofs and alerts for merchant light nodes). All in the
 //! protocol's canonical encoding, decoded strictly with byte limits.
 
+use linli_protocol::body::{Payment, SettlementRequest};
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
 use linli_protocol::encoding::{self, DecodeError};
-use linli_protocol::{CommunityId, Hash, SignedEntry};
+use linli_protocol::light::EntryProof;
+use linli_protocol::merkle::ConsistencyProof;
+use linli_protocol::{CommunityId, EntryRef, Hash, Signed, SignedEntry};
 use serde::{Deserialize, Serialize};
 
 /// Largest gossip message (also gossipsub's `max_transmit_size`).
@@ -29,12 +33,41 @@ pub enum SyncRequest {
     Head(CommunityId),
     /// Entries `from..from+limit` (bounded by `MAX_RANGE_ENTRIES` and `MAX_RESPONSE_BYTES`).
     Range { community: CommunityId, from: u64, limit: u64 },
+    /// A resident's payment, for the payer's home community `home` to sequence (a node that is
+    /// not `home` forwards it to `home`'s node).
+    SubmitPayment { home: CommunityId, payment: Box<Signed<Payment>> },
+    /// A merchant's settlement request, for its home community `home` to sequence.
+    SubmitSettlement { home: CommunityId, request: Box<Signed<SettlementRequest>> },
+    /// Entry `seq` of `community` with the best checkpoint covering it and the audit path.
+    Proof { community: CommunityId, seq: u64 },
+    /// The `Credit` (on the merchant's home ledger) of a source `Pay` entry, with its proof.
+    CreditOf { merchant_community: CommunityId, source: EntryRef },
+    /// Consistency proof between two sizes of a community's ledger.
+    Consistency { community: CommunityId, old_size: u64, new_size: u64 },
+    /// Every equivocation proof this node holds.
+    Alerts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
-    Head { community: CommunityId, size: u64, head: Hash },
+    Head {
+        community: CommunityId,
+        size: u64,
+        head: Hash,
+    },
     Entries(Vec<SignedEntry>),
+    /// The home community sequenced the submission: its entry (signed by the community).
+    Sequenced(Box<SignedEntry>),
+    /// The home community refused the submission: the state machine's rule and why.
+    Refused {
+        rule: String,
+        message: String,
+    },
+    Proof(Box<EntryProof>),
+    Consistency(ConsistencyProof),
+    Alerts(Vec<EquivocationProof>),
+    /// Not available yet (no covering checkpoint, no credit yet): ask again later.
+    NotYet(String),
     Error(String),
 }
 

@@ -9,8 +9,9 @@
 //! Every second the loop asks each peer for the heads of the ledgers it follows and fetches any
 //! entries it lacks. A peer whose identify protocol version names another genesis is dropped.
 
-mod codec;
+pub(crate) mod codec;
 pub mod messages;
+mod serve;
 
 use crate::sequencer::SequencerHandle;
 use crate::store::Store;
@@ -21,8 +22,9 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, Respons
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
 use linli_protocol::{CommunityId, Genesis};
-use messages::{GossipMessage, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES, MAX_RANGE_ENTRIES, MAX_RESPONSE_BYTES};
-use std::collections::{BTreeSet, HashMap};
+use messages::{GossipMessage, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES, MAX_RANGE_ENTRIES};
+use serve::Server;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -78,6 +80,17 @@ impl NetworkHandle {
     }
 }
 
+/// Identify's agent version of a community node: `linli-node/<community>`.
+const NODE_AGENT: &str = "linli-node/";
+
+/// A request this node sent and waits on.
+enum Pending {
+    /// Sync of a ledger this node follows.
+    Sync(SyncRequest),
+    /// A submission forwarded to its home community: the answer goes back to the asker.
+    Forward(ResponseChannel<SyncResponse>),
+}
+
 /// Work finished off the loop, to be applied to the swarm.
 enum Internal {
     Report { id: gossipsub::MessageId, source: PeerId, acceptance: MessageAcceptance },
@@ -89,19 +102,23 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     sequencer: SequencerHandle,
     store: Store,
+    server: Server,
     entries_topic: IdentTopic,
     checkpoints_topic: IdentTopic,
     alerts_topic: IdentTopic,
     followed: Vec<CommunityId>,
     dial_addresses: Vec<Multiaddr>,
     connected_addresses: BTreeSet<Multiaddr>,
+    /// Community nodes of this federation (identified), asked for heads every tick.
     peers: BTreeSet<PeerId>,
-    pending: HashMap<OutboundRequestId, SyncRequest>,
+    /// Which peer runs which community's node (from identify), for forwarding submissions.
+    community_peers: BTreeMap<CommunityId, PeerId>,
+    pending: HashMap<OutboundRequestId, Pending>,
     internal_tx: mpsc::Sender<Internal>,
     protocol_version: String,
 }
 
-fn topic(genesis: &Genesis, name: &str) -> IdentTopic {
+pub(crate) fn topic(genesis: &Genesis, name: &str) -> IdentTopic {
     IdentTopic::new(format!("/linli/{}/{name}", genesis.hash()))
 }
 
@@ -111,6 +128,7 @@ pub async fn spawn(
     sequencer: SequencerHandle,
     store: Store,
     outbox: mpsc::Receiver<GossipMessage>,
+    checkpoint_soon: mpsc::Sender<()>,
     shutdown: CancellationToken,
 ) -> Result<(Multiaddr, NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
     let listen: Multiaddr = config
@@ -142,7 +160,10 @@ pub async fn spawn(
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
                 ),
-                identify: identify::Behaviour::new(identify::Config::new(pv, key.public())),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(pv, key.public())
+                        .with_agent_version(format!("{NODE_AGENT}{}", config.community)),
+                ),
                 ping: ping::Behaviour::new(ping::Config::new()),
             })
         })
@@ -175,10 +196,17 @@ pub async fn spawn(
     let (internal_tx, internal_rx) = mpsc::channel(1024);
     let (control_tx, control_rx) = mpsc::channel(64);
     let handle = NetworkHandle { peer_id: *swarm.local_peer_id(), tx: control_tx };
+    let server = Server {
+        community: config.community.clone(),
+        store: store.clone(),
+        sequencer: sequencer.clone(),
+        checkpoint_soon,
+    };
     let ev = EventLoop {
         swarm,
         sequencer,
         store,
+        server,
         entries_topic,
         checkpoints_topic: topic(&config.genesis, "checkpoints"),
         alerts_topic: topic(&config.genesis, "alerts"),
@@ -186,6 +214,7 @@ pub async fn spawn(
         dial_addresses,
         connected_addresses: BTreeSet::new(),
         peers: BTreeSet::new(),
+        community_peers: BTreeMap::new(),
         pending: HashMap::new(),
         internal_tx,
         protocol_version,
@@ -285,7 +314,7 @@ impl EventLoop {
 
     fn request(&mut self, peer: PeerId, request: SyncRequest) {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request.clone());
-        self.pending.insert(id, request);
+        self.pending.insert(id, Pending::Sync(request));
     }
 
     fn on_internal(&mut self, work: Internal) {
@@ -302,11 +331,8 @@ impl EventLoop {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                if endpoint.is_dialer() {
-                    self.connected_addresses.insert(endpoint.get_remote_address().clone());
-                }
-                self.peers.insert(peer_id);
+            SwarmEvent::ConnectionEstablished { endpoint, .. } if endpoint.is_dialer() => {
+                self.connected_addresses.insert(endpoint.get_remote_address().clone());
             }
             SwarmEvent::ConnectionClosed { peer_id, endpoint, num_established, .. } => {
                 if endpoint.is_dialer() {
@@ -314,6 +340,7 @@ impl EventLoop {
                 }
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
+                    self.community_peers.retain(|_, p| *p != peer_id);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
@@ -322,6 +349,13 @@ impl EventLoop {
                 tracing::warn!(%peer_id, version = %info.protocol_version, "peer of another federation; disconnecting");
                 let _ = self.swarm.disconnect_peer_id(peer_id);
                 self.peers.remove(&peer_id);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                // A community node (light nodes are not asked for heads and not forwarded to).
+                if let Some(c) = info.agent_version.strip_prefix(NODE_AGENT).and_then(|c| CommunityId::new(c).ok()) {
+                    self.peers.insert(peer_id);
+                    self.community_peers.insert(c, peer_id);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -334,16 +368,25 @@ impl EventLoop {
                 match message {
                     request_response::Message::Request { request, channel, .. } => self.serve(request, channel),
                     request_response::Message::Response { request_id, response } => {
-                        let request = self.pending.remove(&request_id);
-                        self.on_response(peer, request, response);
+                        match self.pending.remove(&request_id) {
+                            Some(Pending::Forward(channel)) => {
+                                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                            }
+                            Some(Pending::Sync(request)) => self.on_response(peer, Some(request), response),
+                            None => self.on_response(peer, None, response),
+                        }
                     }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
                 request_id,
+                error,
                 ..
             })) => {
-                self.pending.remove(&request_id);
+                if let Some(Pending::Forward(channel)) = self.pending.remove(&request_id) {
+                    let response = SyncResponse::Error(format!("the home community's node did not answer: {error}"));
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                }
             }
             _ => {}
         }
@@ -420,23 +463,22 @@ impl EventLoop {
     }
 
     fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
-        let (store, tx) = (self.store.clone(), self.internal_tx.clone());
-        tokio::spawn(async move {
-            let response = tokio::task::spawn_blocking(move || match request {
-                SyncRequest::Head(community) => match store.head(&community) {
-                    Ok((size, head)) => SyncResponse::Head { community, size, head },
-                    Err(e) => SyncResponse::Error(e.to_string()),
-                },
-                SyncRequest::Range { community, from, limit } => {
-                    let limit = limit.clamp(1, MAX_RANGE_ENTRIES) as usize;
-                    match store.entries(&community, from, limit, MAX_RESPONSE_BYTES / 2) {
-                        Ok(list) => SyncResponse::Entries(list),
-                        Err(e) => SyncResponse::Error(e.to_string()),
-                    }
+        if let Some(home) = self.server.forward_to(&request) {
+            match self.community_peers.get(&home).copied() {
+                Some(peer) => {
+                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                    self.pending.insert(id, Pending::Forward(channel));
                 }
-            })
-            .await
-            .unwrap_or_else(|e| SyncResponse::Error(e.to_string()));
+                None => {
+                    let response = SyncResponse::Error(format!("no connection to community {home}'s node"));
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                }
+            }
+            return;
+        }
+        let (server, tx) = (self.server.clone(), self.internal_tx.clone());
+        tokio::spawn(async move {
+            let response = server.answer(request).await;
             let _ = tx.send(Internal::Respond { channel, response }).await;
         });
     }
@@ -486,6 +528,7 @@ impl EventLoop {
                     }
                 }
                 SyncResponse::Error(e) => tracing::debug!(%peer, error = %e, "sync error"),
+                _ => tracing::debug!(%peer, "unexpected answer to a sync request"),
             }
         });
     }

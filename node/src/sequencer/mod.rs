@@ -43,6 +43,8 @@ pub enum Draft {
     Pay(Signed<Payment>),
     /// A merchant's settlement request; the node fills in the cumulative settled total.
     Settle(Signed<SettlementRequest>),
+    /// A clearing with `counterparty`: the node derives every figure from both ledgers.
+    Clearing { counterparty: CommunityId },
 }
 
 /// The answer to a sequenced request.
@@ -324,7 +326,7 @@ impl Sequencer {
         let hash = verified.hash();
         let signed = verified.into_signed();
         batch.entries.push((signed.clone(), hash));
-        self.credit_own_merchant(&signed, hash, batch);
+        self.follow_up(&signed, hash, batch);
         Ok(Receipt {
             community: self.community.clone(),
             seq: signed.entry.seq,
@@ -336,28 +338,75 @@ impl Sequencer {
         })
     }
 
-    /// A payment at a merchant of this community is credited in the same group.
-    fn credit_own_merchant(&mut self, signed: &SignedEntry, hash: Hash, batch: &mut Batch) {
-        let Body::Pay(p) = &signed.entry.body else { return };
-        let pay = &p.payment.payload;
-        if pay.merchant_community != self.community {
-            return;
+    /// What this community appends, in the same group, because of an entry (its own or a
+    /// peer's): a `Credit` for a payment at one of its merchants, a `TimeFulfil` for time-bank
+    /// minutes drawn for a service it gives.
+    pub(super) fn follow_up(&mut self, signed: &SignedEntry, hash: Hash, batch: &mut Batch) {
+        let source = EntryRef { community: signed.entry.community.clone(), seq: signed.entry.seq, hash };
+        let body = match &signed.entry.body {
+            Body::Pay(p) if p.payment.payload.merchant_community == self.community => {
+                let pay = &p.payment.payload;
+                Body::Credit(linli_protocol::body::Credit {
+                    source,
+                    merchant: self.current_key(pay.merchant),
+                    issuer: signed.entry.community.clone(),
+                    points: pay.points,
+                })
+            }
+            Body::TimeSpend(d) if d.payload.serving_community == self.community => {
+                Body::TimeFulfil(linli_protocol::body::TimeFulfil { source, minutes: d.payload.minutes })
+            }
+            _ => return,
+        };
+        if let Err(e) = self.sequence(Draft::Body(body), batch) {
+            tracing::warn!(source = ?signed.entry_ref(&self.genesis_hash), error = %e,
+                "recording a payment's credit or a time-bank fulfilment failed; it stays in flight");
         }
-        let credit = Body::Credit(linli_protocol::body::Credit {
-            source: EntryRef { community: self.community.clone(), seq: signed.entry.seq, hash },
-            merchant: pay.merchant,
-            issuer: self.community.clone(),
-            points: pay.points,
-        });
-        if let Err(e) = self.sequence(Draft::Body(credit), batch) {
-            tracing::warn!(error = %e, "crediting a merchant of this community failed; the payment stays in flight");
+    }
+
+    /// The key a merchant of this community acts under now (following key replacements).
+    fn current_key(&self, key: linli_protocol::PublicKey) -> linli_protocol::PublicKey {
+        let mut k = key;
+        for _ in 0..1024 {
+            match self.state.account(&self.community, &k).and_then(|a| a.replaced_by) {
+                Some(next) => k = next,
+                None => break,
+            }
         }
+        k
+    }
+
+    /// Every figure of a clearing with `counterparty`, from both ledgers as this node holds them.
+    fn clearing(&self, counterparty: CommunityId) -> Body {
+        let here = self.community.clone();
+        let prev = self.state.clearings.get(&(here.clone(), counterparty.clone())).cloned().unwrap_or_default();
+        let settled_here = self.state.settled_by.get(&(here.clone(), counterparty.clone())).copied().unwrap_or(0);
+        let latest_there = self
+            .state
+            .settles
+            .values()
+            .filter(|r| r.at.community == counterparty && r.issuer == here)
+            .max_by_key(|r| r.settled_total);
+        let (settled_there_ref, settled_there) = match latest_there {
+            Some(r) if r.settled_total >= prev.settled_there_total => (Some(r.at.clone()), r.settled_total),
+            _ => (None, prev.settled_there_total),
+        };
+        let fen = |now: u64, before: u64| now.saturating_sub(before).saturating_mul(linli_protocol::FEN_PER_POINT);
+        Body::Clearing(linli_protocol::body::Clearing {
+            counterparty,
+            settled_here_total: settled_here,
+            settled_there_total: settled_there,
+            settled_there_ref,
+            receivable_fen: fen(settled_here, prev.settled_here_total),
+            payable_fen: fen(settled_there, prev.settled_there_total),
+        })
     }
 
     /// Turn a draft into a body: compute award points, cite the exposure limit.
     fn complete(&self, draft: Draft, seq: u64) -> Result<Body, SubmitError> {
         match draft {
             Draft::Body(b) => Ok(b),
+            Draft::Clearing { counterparty } => Ok(self.clearing(counterparty)),
             Draft::Pay(payment) => {
                 let p = &payment.payload;
                 // Admission policy (not a ledger rule): pay only merchants registered in their

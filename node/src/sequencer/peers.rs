@@ -64,8 +64,10 @@ impl Sequencer {
                         self.state.commit(changes.clone());
                         batch.changes.extend(changes);
                         let hash = v.hash();
-                        batch.entries.push((v.into_signed(), hash));
+                        let signed = v.into_signed();
+                        batch.entries.push((signed.clone(), hash));
                         outcome.applied += 1;
+                        self.follow_up(&signed, hash, batch);
                     }
                     Err(e) if e.rejection.is_missing_dependency() => {
                         outcome.waiting = true;

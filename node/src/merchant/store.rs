@@ -1,0 +1,266 @@
+//! The light node's own small RocksDB store: verified sale receipts, sales sequenced but not yet
+//! verified (resumed after a restart), settlements, and equivocation proofs heard (communities
+//! whose proofs are refused). Every write is synced: a receipt shown to a cashier survives a
+//! crash. The schema version and genesis hash are checked at open.
+
+use linli_protocol::body::{Payment, Signed};
+use linli_protocol::checkpoint::EquivocationProof;
+use linli_protocol::encoding::{self, MAX_MESSAGE_BYTES};
+use linli_protocol::light::EntryProof;
+use linli_protocol::{CommunityId, EntryRef, Genesis, Hash, PublicKey};
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Version of the receipts store layout.
+pub const TILL_SCHEMA_VERSION: u32 = 1;
+
+/// The column families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TillColumn {
+    /// `issuer 0x00 seq(BE)` → [`SaleReceipt`].
+    Receipts,
+    /// `issuer 0x00 seq(BE)` → [`PendingSale`]: sequenced, proof not verified yet.
+    Pending,
+    /// `nonce(BE)` → [`Settlement`].
+    Settlements,
+    /// `community 0x00 position(BE)` → verified [`EquivocationProof`].
+    Alerts,
+    /// `schema_version`, `genesis_hash`.
+    Meta,
+}
+
+impl TillColumn {
+    const ALL: [TillColumn; 5] =
+        [TillColumn::Receipts, TillColumn::Pending, TillColumn::Settlements, TillColumn::Alerts, TillColumn::Meta];
+    fn name(self) -> &'static str {
+        match self {
+            TillColumn::Receipts => "receipts",
+            TillColumn::Pending => "pending",
+            TillColumn::Settlements => "settlements",
+            TillColumn::Alerts => "alerts",
+            TillColumn::Meta => "meta",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TillStoreError {
+    #[error("receipts store: RocksDB: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("receipts store schema version is {actual}, this light node needs {expected}")]
+    Schema { expected: u32, actual: u32 },
+    #[error("receipts store belongs to federation {actual}, the genesis file is {expected}")]
+    Genesis { expected: Hash, actual: Hash },
+    #[error("receipts store is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A sale the light node accepted after verifying its proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleReceipt {
+    /// The `Pay` entry on the payer's home ledger.
+    pub at: EntryRef,
+    pub payer: PublicKey,
+    pub points: u64,
+    pub price_fen: u64,
+    /// What the customer pays in cash: `price_fen - points × 10`.
+    pub cash_fen: u64,
+    pub nonce: u64,
+    pub checkpoint_size: u64,
+    pub witnesses: u64,
+    pub accepted_ms: u64,
+    /// The `Credit` on the merchant's home ledger, once reconciled.
+    pub credit: Option<EntryRef>,
+    /// What was verified (kept so anyone can check the receipt again).
+    pub proof: EntryProof,
+}
+
+/// A sale sequenced by the payer's home community whose proof was not verified yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSale {
+    pub at: EntryRef,
+    pub payment: Signed<Payment>,
+    pub since_ms: u64,
+}
+
+/// A settlement the merchant's home community sequenced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    pub at: EntryRef,
+    pub issuer: CommunityId,
+    pub points: u64,
+    pub fen: u64,
+    pub nonce: u64,
+    pub time_ms: u64,
+}
+
+/// The receipts store; cheap to clone.
+#[derive(Clone)]
+pub struct TillStore {
+    db: Arc<DB>,
+}
+
+fn position_key(c: &CommunityId, n: u64) -> Vec<u8> {
+    crate::store::position_key(c, n)
+}
+
+fn synced() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+impl TillStore {
+    pub fn open(path: &Path, genesis: &Genesis) -> Result<Self, TillStoreError> {
+        let mut o = Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        o.set_paranoid_checks(true);
+        let cfs = TillColumn::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), Options::default()));
+        let db = DB::open_cf_descriptors(&o, path, cfs)?;
+        let store = TillStore { db: Arc::new(db) };
+        store.check_meta(&genesis.hash())?;
+        Ok(store)
+    }
+
+    fn check_meta(&self, genesis_hash: &Hash) -> Result<(), TillStoreError> {
+        let cf = self.cf(TillColumn::Meta)?;
+        match self.db.get_cf(cf, b"schema_version")? {
+            None => {
+                let mut b = WriteBatch::default();
+                b.put_cf(cf, b"schema_version", TILL_SCHEMA_VERSION.to_be_bytes());
+                b.put_cf(cf, b"genesis_hash", genesis_hash.0);
+                self.db.write_opt(b, &synced())?;
+                return Ok(());
+            }
+            Some(v) => {
+                let actual = v.as_slice().try_into().map(u32::from_be_bytes).unwrap_or(0);
+                if actual != TILL_SCHEMA_VERSION {
+                    return Err(TillStoreError::Schema { expected: TILL_SCHEMA_VERSION, actual });
+                }
+            }
+        }
+        let stored = self.db.get_cf(cf, b"genesis_hash")?.unwrap_or_default();
+        let actual = Hash(stored.as_slice().try_into().unwrap_or([0; 32]));
+        if actual != *genesis_hash {
+            return Err(TillStoreError::Genesis { expected: *genesis_hash, actual });
+        }
+        Ok(())
+    }
+
+    fn cf(&self, c: TillColumn) -> Result<&rocksdb::ColumnFamily, TillStoreError> {
+        self.db
+            .cf_handle(c.name())
+            .ok_or_else(|| TillStoreError::Corrupt(format!("column family {} missing", c.name())))
+    }
+
+    fn all<T: DeserializeOwned + Serialize>(&self, c: TillColumn) -> Result<Vec<T>, TillStoreError> {
+        let cf = self.cf(c)?;
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (_, v) = item?;
+            out.push(
+                encoding::decode(c.name(), &v, MAX_MESSAGE_BYTES)
+                    .map_err(|e| TillStoreError::Corrupt(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Record a sequenced sale before its proof is verified.
+    pub fn put_pending(&self, p: &PendingSale) -> Result<(), TillStoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(TillColumn::Pending)?, position_key(&p.at.community, p.at.seq), encoding::encode(p));
+        Ok(self.db.write_opt(b, &synced())?)
+    }
+
+    /// Record a verified receipt (and drop its pending record) atomically.
+    pub fn put_receipt(&self, r: &SaleReceipt) -> Result<(), TillStoreError> {
+        let key = position_key(&r.at.community, r.at.seq);
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(TillColumn::Receipts)?, &key, encoding::encode(r));
+        b.delete_cf(self.cf(TillColumn::Pending)?, &key);
+        Ok(self.db.write_opt(b, &synced())?)
+    }
+
+    pub fn receipt(&self, at: &CommunityId, seq: u64) -> Result<Option<SaleReceipt>, TillStoreError> {
+        match self.db.get_cf(self.cf(TillColumn::Receipts)?, position_key(at, seq))? {
+            Some(v) => Ok(Some(
+                encoding::decode("receipt", &v, MAX_MESSAGE_BYTES)
+                    .map_err(|e| TillStoreError::Corrupt(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub fn receipts(&self) -> Result<Vec<SaleReceipt>, TillStoreError> {
+        self.all(TillColumn::Receipts)
+    }
+
+    pub fn pending(&self) -> Result<Vec<PendingSale>, TillStoreError> {
+        self.all(TillColumn::Pending)
+    }
+
+    pub fn put_settlement(&self, s: &Settlement) -> Result<(), TillStoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(TillColumn::Settlements)?, s.nonce.to_be_bytes(), encoding::encode(s));
+        Ok(self.db.write_opt(b, &synced())?)
+    }
+
+    pub fn settlements(&self) -> Result<Vec<Settlement>, TillStoreError> {
+        self.all(TillColumn::Settlements)
+    }
+
+    /// Store a verified equivocation proof (its community's proofs are refused from now on).
+    pub fn put_alert(&self, proof: &EquivocationProof) -> Result<(), TillStoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(TillColumn::Alerts)?, position_key(proof.community(), proof.position()), proof.to_bytes());
+        Ok(self.db.write_opt(b, &synced())?)
+    }
+
+    /// Communities proven faulty.
+    pub fn faulty(&self) -> Result<Vec<CommunityId>, TillStoreError> {
+        let cf = self.cf(TillColumn::Alerts)?;
+        let mut out: Vec<CommunityId> = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (_, v) = item?;
+            let p = EquivocationProof::from_bytes(&v).map_err(|e| TillStoreError::Corrupt(e.to_string()))?;
+            if !out.contains(p.community()) {
+                out.push(p.community().clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linli_protocol::testkit;
+
+    #[test]
+    fn refuses_another_federation() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(TillStore::open(dir.path(), &testkit::genesis(&["a", "b"])).unwrap());
+        let err = TillStore::open(dir.path(), &testkit::genesis(&["a", "c"])).err().unwrap();
+        assert!(matches!(err, TillStoreError::Genesis { .. }), "{err}");
+    }
+
+    #[test]
+    fn settlements_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = testkit::genesis(&["a", "b"]);
+        let s = Settlement {
+            at: EntryRef { community: testkit::cid("b"), seq: 4, hash: Hash([1; 32]) },
+            issuer: testkit::cid("a"),
+            points: 30,
+            fen: 300,
+            nonce: 7,
+            time_ms: 1,
+        };
+        TillStore::open(dir.path(), &g).unwrap().put_settlement(&s).unwrap();
+        assert_eq!(TillStore::open(dir.path(), &g).unwrap().settlements().unwrap(), vec![s]);
+    }
+}

@@ -1,0 +1,401 @@
+//! The merchant's till: a sale, a settlement and a reconciliation, each checked locally.
+//!
+//! A sale: local checks a cashier can act on (this merchant, not expired, the amount obeys
+//! 1 point = 10 fen, the resident's signature) → the payment goes to the payer's home community
+//! through any connected community node → the returned `Pay` entry is kept as pending → the
+//! light node fetches the entry's proof until a checkpoint signed by the issuer and cosigned by
+//! enough witnesses covers it, and verifies it ([`LightTrust`]) → the receipt is stored (synced)
+//! and only then is the sale accepted. A refused payment gets a short code and a reason a
+//! cashier understands.
+
+use super::link::{LinkError, LinkHandle};
+use super::store::{PendingSale, SaleReceipt, Settlement, TillStore, TillStoreError};
+use crate::network::messages::{SyncRequest, SyncResponse};
+use linli_protocol::body::{Body, Payment, SettlementRequest, Signed};
+use linli_protocol::checkpoint::CheckpointError;
+use linli_protocol::checkpoint::EquivocationProof;
+use linli_protocol::light::{EntryProof, LightError, LightTrust, VerifiedProof};
+use linli_protocol::verify::verify_entry;
+use linli_protocol::{CommunityId, EntryRef, Genesis, Keypair, SignedEntry, FEN_PER_POINT};
+use serde::Serialize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often a sale asks again for a proof while witnesses cosign.
+const PROOF_POLL: Duration = Duration::from_millis(20);
+
+/// Why the till refused (or could not yet complete) a sale: a stable code and a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{code}: {reason}")]
+pub struct Refusal {
+    /// `insufficient-points`, `expired`, `already-used`, `wrong-amount`, `wrong-merchant`,
+    /// `bad-signature`, `unknown-account`, `credit-limit`, `issuer-faulty`, `proof-invalid`,
+    /// `unconfirmed` (sequenced, proof still awaited: it completes later), `unavailable`,
+    /// `refused`, `storage`.
+    pub code: &'static str,
+    pub reason: String,
+}
+
+fn refusal(code: &'static str, reason: impl Into<String>) -> Refusal {
+    Refusal { code, reason: reason.into() }
+}
+
+impl From<TillStoreError> for Refusal {
+    fn from(e: TillStoreError) -> Self {
+        refusal("storage", e.to_string())
+    }
+}
+
+impl From<LinkError> for Refusal {
+    fn from(e: LinkError) -> Self {
+        refusal("unavailable", format!("network unavailable, the sale did not happen: {e}"))
+    }
+}
+
+/// A home community's refusal, in a cashier's words.
+fn from_rule(rule: &str, message: String) -> Refusal {
+    let (code, plain) = match rule {
+        "insufficient-points" => ("insufficient-points", "the resident does not have enough points"),
+        "expired" => ("expired", "the payment has expired; ask the resident to sign it again"),
+        "nonce-reused" => ("already-used", "this payment was already used"),
+        "exchange-rate" | "zero-amount" => ("wrong-amount", "the amount is wrong (1 point = 0.1 yuan)"),
+        "unknown-account" | "wrong-role" | "account-replaced" => {
+            ("unknown-account", "the payer or merchant account is not valid")
+        }
+        "exposure-exceeded" => ("credit-limit", "the payer's community has reached its credit limit with ours"),
+        "genesis" => ("wrong-federation", "the payment is for another federation"),
+        _ => ("refused", "the payer's community refused the payment"),
+    };
+    refusal(code, format!("{plain} ({message})"))
+}
+
+/// Where each issuer's points stand for this merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct IssuerReconciliation {
+    #[schema(value_type = String)]
+    pub issuer: CommunityId,
+    pub receipts: u64,
+    pub received_points: u64,
+    pub credited_points: u64,
+    pub settled_points: u64,
+    pub settled_fen: u64,
+    /// Credited and not yet settled (what the merchant can still cash out).
+    pub unsettled_points: u64,
+}
+
+/// The merchant's receipts checked against the home ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Reconciliation {
+    pub receipts: u64,
+    pub credited: u64,
+    /// Receipts whose credit the home ledger does not show yet.
+    pub uncredited: u64,
+    /// Sales sequenced but still without a verified proof.
+    pub pending: u64,
+    pub issuers: Vec<IssuerReconciliation>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The till: cheap to clone.
+#[derive(Clone)]
+pub struct Till {
+    pub home: CommunityId,
+    key: std::sync::Arc<Keypair>,
+    genesis: Genesis,
+    min_witnesses: usize,
+    proof_timeout: Duration,
+    pub store: TillStore,
+    link: LinkHandle,
+}
+
+impl Till {
+    pub fn new(
+        home: CommunityId,
+        key: Keypair,
+        genesis: Genesis,
+        min_witnesses: usize,
+        proof_timeout: Duration,
+        store: TillStore,
+        link: LinkHandle,
+    ) -> Self {
+        Self { home, key: std::sync::Arc::new(key), genesis, min_witnesses, proof_timeout, store, link }
+    }
+
+    pub fn merchant(&self) -> linli_protocol::PublicKey {
+        self.key.public()
+    }
+
+    /// How many community nodes the till can reach now.
+    pub async fn connected(&self) -> usize {
+        self.link.connected().await
+    }
+
+    /// What this till trusts now: the genesis keys, the witness minimum, the faulty communities.
+    pub fn trust(&self) -> Result<LightTrust, TillStoreError> {
+        let mut t = LightTrust::new(self.genesis.clone(), self.min_witnesses);
+        for c in self.store.faulty()? {
+            t.mark_faulty(c);
+        }
+        Ok(t)
+    }
+
+    /// Checks the till makes before anything leaves it.
+    fn precheck(&self, home: &CommunityId, payment: &Signed<Payment>) -> Result<(), Refusal> {
+        let p = &payment.payload;
+        let gh = self.genesis.hash();
+        if p.genesis != gh {
+            return Err(refusal("wrong-federation", "the payment is for another federation"));
+        }
+        if self.genesis.community(home).is_none() {
+            return Err(refusal("unknown-account", format!("community {home} is not in the federation")));
+        }
+        if p.merchant != self.key.public() || p.merchant_community != self.home {
+            return Err(refusal("wrong-merchant", "the payment is made out to another merchant"));
+        }
+        if p.points == 0 || p.points.checked_mul(FEN_PER_POINT).is_none_or(|fen| fen > p.price_fen) {
+            return Err(refusal(
+                "wrong-amount",
+                format!("{} points are worth more than the price of {} fen (1 point = 10 fen)", p.points, p.price_fen),
+            ));
+        }
+        if p.expiry_ms <= now_ms() {
+            return Err(refusal("expired", "the payment has expired; ask the resident to sign it again"));
+        }
+        payment.verify(&gh).map_err(|e| refusal("bad-signature", format!("the resident's signature is not valid: {e}")))
+    }
+
+    /// Take a resident's signed payment; accept it only once its proof verifies.
+    pub async fn sale(&self, home: CommunityId, payment: Signed<Payment>) -> Result<SaleReceipt, Refusal> {
+        self.precheck(&home, &payment)?;
+        let request = SyncRequest::SubmitPayment { home: home.clone(), payment: Box::new(payment.clone()) };
+        let entry = match self.link.request(request).await? {
+            SyncResponse::Sequenced(e) => *e,
+            SyncResponse::Refused { rule, message } => return Err(from_rule(&rule, message)),
+            SyncResponse::Error(e) | SyncResponse::NotYet(e) => {
+                return Err(refusal("unavailable", format!("the payer's community could not be reached: {e}")))
+            }
+            _ => return Err(refusal("unavailable", "unexpected answer from the community node")),
+        };
+        if entry.entry.community != home {
+            return Err(refusal(
+                "proof-invalid",
+                format!("the answer came from {}, not {home}", entry.entry.community),
+            ));
+        }
+        let pending = PendingSale { at: entry.entry_ref(&self.genesis.hash()), payment, since_ms: now_ms() };
+        self.store.put_pending(&pending)?;
+        self.confirm(&pending, self.proof_timeout).await
+    }
+
+    /// Fetch and verify the proof of a sequenced sale until `timeout`; store the receipt.
+    pub async fn confirm(&self, pending: &PendingSale, timeout: Duration) -> Result<SaleReceipt, Refusal> {
+        if let Some(r) = self.store.receipt(&pending.at.community, pending.at.seq)? {
+            return Ok(r);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let request = SyncRequest::Proof { community: pending.at.community.clone(), seq: pending.at.seq };
+            let last = match self.link.request(request).await {
+                Ok(SyncResponse::Proof(proof)) => match self.trust()?.verify_payment(&proof, &pending.payment) {
+                    Ok(v) => return self.accept(pending, *proof, v),
+                    Err(LightError::Checkpoint(e @ CheckpointError::TooFewWitnesses { .. })) => e.to_string(),
+                    Err(e @ LightError::Faulty { .. }) => return Err(refusal("issuer-faulty", e.to_string())),
+                    Err(e) => {
+                        return Err(refusal("proof-invalid", format!("the payment's proof does not verify: {e}")))
+                    }
+                },
+                Ok(SyncResponse::NotYet(why)) => why,
+                Ok(other) => format!("unexpected answer: {other:?}"),
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() + PROOF_POLL > deadline {
+                return Err(refusal(
+                    "unconfirmed",
+                    format!(
+                        "payment sequenced as {} seq {}, awaiting witnesses ({last})",
+                        pending.at.community, pending.at.seq
+                    ),
+                ));
+            }
+            tokio::time::sleep(PROOF_POLL).await;
+        }
+    }
+
+    fn accept(&self, pending: &PendingSale, proof: EntryProof, v: VerifiedProof) -> Result<SaleReceipt, Refusal> {
+        let p = &pending.payment.payload;
+        let receipt = SaleReceipt {
+            at: v.at,
+            payer: p.payer,
+            points: p.points,
+            price_fen: p.price_fen,
+            cash_fen: p.price_fen.saturating_sub(p.points.saturating_mul(FEN_PER_POINT)),
+            nonce: p.nonce,
+            checkpoint_size: v.checkpoint_size,
+            witnesses: v.witnesses as u64,
+            accepted_ms: now_ms(),
+            credit: None,
+            proof,
+        };
+        self.store.put_receipt(&receipt)?;
+        Ok(receipt)
+    }
+
+    /// Check a receipt someone presents (a resident disputing a sale, an auditor).
+    pub fn verify_receipt(&self, payment: &Signed<Payment>, proof: &EntryProof) -> Result<VerifiedProof, Refusal> {
+        self.trust()?.verify_payment(proof, payment).map_err(|e| match e {
+            LightError::Faulty { .. } => refusal("issuer-faulty", e.to_string()),
+            e => refusal("proof-invalid", e.to_string()),
+        })
+    }
+
+    /// Ask the home community to cash out `points` of `issuer` at exactly 10 fen a point.
+    pub async fn settle(&self, issuer: CommunityId, points: u64) -> Result<Settlement, Refusal> {
+        let fen = points
+            .checked_mul(FEN_PER_POINT)
+            .ok_or_else(|| refusal("wrong-amount", format!("{points} points is too large")))?;
+        let last = self.store.settlements()?.iter().map(|s| s.nonce).max().unwrap_or(0);
+        let nonce = now_ms().max(last.saturating_add(1));
+        let request = SettlementRequest { merchant: self.key.public(), issuer: issuer.clone(), points, fen, nonce };
+        let signed = Signed::sign(request, &self.key, &self.genesis.hash());
+        let ask = SyncRequest::SubmitSettlement { home: self.home.clone(), request: Box::new(signed.clone()) };
+        let entry = match self.link.request(ask).await? {
+            SyncResponse::Sequenced(e) => *e,
+            SyncResponse::Refused { rule, message } => return Err(from_rule(&rule, message)),
+            SyncResponse::Error(e) | SyncResponse::NotYet(e) => return Err(refusal("unavailable", e)),
+            _ => return Err(refusal("unavailable", "unexpected answer from the community node")),
+        };
+        let at = self.check_own_entry(entry, |b| matches!(b, Body::Settle(s) if s.request == signed))?;
+        let s = Settlement { at, issuer, points, fen, nonce, time_ms: now_ms() };
+        self.store.put_settlement(&s)?;
+        Ok(s)
+    }
+
+    /// An entry the home community says it appended for us: signed by it and what we asked.
+    fn check_own_entry(&self, e: SignedEntry, is_ours: impl Fn(&Body) -> bool) -> Result<EntryRef, Refusal> {
+        let key = self.genesis.community(&self.home).map(|c| c.signing_key).unwrap_or_default();
+        if e.entry.community != self.home || !is_ours(&e.entry.body) {
+            return Err(refusal("proof-invalid", "the home community answered with another entry"));
+        }
+        let v = verify_entry(&self.genesis.hash(), e, key).map_err(|e| refusal("proof-invalid", e.to_string()))?;
+        Ok(v.signed().entry_ref(&self.genesis.hash()))
+    }
+
+    /// Record an equivocation proof (verified by the link) and refuse the community from now on.
+    pub fn record_alert(&self, proof: &EquivocationProof) -> Result<(), TillStoreError> {
+        tracing::warn!(community = %proof.community(), "equivocation proven: refusing this community's proofs");
+        self.store.put_alert(proof)
+    }
+
+    /// Learn the alerts a community node holds (each verified against the genesis keys).
+    pub async fn fetch_alerts(&self) -> Result<usize, Refusal> {
+        let SyncResponse::Alerts(list) = self.link.request(SyncRequest::Alerts).await? else {
+            return Err(refusal("unavailable", "unexpected answer to an alerts request"));
+        };
+        let gh = self.genesis.hash();
+        let mut n = 0;
+        for proof in list {
+            let Some(info) = self.genesis.community(proof.community()) else { continue };
+            if [info.signing_key, info.recovery_key].iter().any(|k| proof.verify(&gh, k).is_ok()) {
+                self.record_alert(&proof)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Finish pending sales, find each receipt's `Credit` on the home ledger (verified), and
+    /// total receipts, credits and settlements per issuer.
+    pub async fn reconcile(&self) -> Result<Reconciliation, Refusal> {
+        for pending in self.store.pending()? {
+            if let Err(e) = self.confirm(&pending, self.proof_timeout).await {
+                tracing::info!(at = ?pending.at, reason = %e, "pending sale still unconfirmed");
+            }
+        }
+        let mut out = Reconciliation { pending: self.store.pending()?.len() as u64, ..Default::default() };
+        for mut r in self.store.receipts()? {
+            if r.credit.is_none() {
+                r.credit = self.find_credit(&r).await?;
+                if r.credit.is_some() {
+                    self.store.put_receipt(&r)?;
+                }
+            }
+            let i = issuer_row(&mut out.issuers, &r.at.community);
+            i.receipts += 1;
+            i.received_points = i.received_points.saturating_add(r.points);
+            out.receipts += 1;
+            if r.credit.is_some() {
+                i.credited_points = i.credited_points.saturating_add(r.points);
+                out.credited += 1;
+            } else {
+                out.uncredited += 1;
+            }
+        }
+        for s in self.store.settlements()? {
+            let i = issuer_row(&mut out.issuers, &s.issuer);
+            i.settled_points = i.settled_points.saturating_add(s.points);
+            i.settled_fen = i.settled_fen.saturating_add(s.fen);
+        }
+        for i in &mut out.issuers {
+            i.unsettled_points = i.credited_points.saturating_sub(i.settled_points);
+        }
+        Ok(out)
+    }
+
+    /// The verified `Credit` of a receipt on the home ledger, if it is there yet.
+    async fn find_credit(&self, r: &SaleReceipt) -> Result<Option<EntryRef>, Refusal> {
+        let ask = SyncRequest::CreditOf { merchant_community: self.home.clone(), source: r.at.clone() };
+        let proof = match self.link.request(ask).await {
+            Ok(SyncResponse::Proof(p)) => p,
+            _ => return Ok(None),
+        };
+        let me = self.key.public();
+        let matches = matches!(&proof.entry.entry.body,
+            Body::Credit(c) if c.source == r.at && c.merchant == me && c.points == r.points);
+        if !matches || proof.entry.entry.community != self.home {
+            return Err(refusal("proof-invalid", format!("the credit shown for {:?} is not this receipt's", r.at)));
+        }
+        match self.trust()?.verify(&proof) {
+            Ok(v) => Ok(Some(v.at)),
+            Err(LightError::Checkpoint(CheckpointError::TooFewWitnesses { .. })) => Ok(None),
+            Err(e) => Err(refusal("proof-invalid", format!("the credit's proof does not verify: {e}"))),
+        }
+    }
+}
+
+fn issuer_row<'a>(rows: &'a mut Vec<IssuerReconciliation>, issuer: &CommunityId) -> &'a mut IssuerReconciliation {
+    let idx = match rows.iter().position(|r| &r.issuer == issuer) {
+        Some(i) => i,
+        None => {
+            rows.push(IssuerReconciliation {
+                issuer: issuer.clone(),
+                receipts: 0,
+                received_points: 0,
+                credited_points: 0,
+                settled_points: 0,
+                settled_fen: 0,
+                unsettled_points: 0,
+            });
+            rows.len() - 1
+        }
+    };
+    &mut rows[idx]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_map_to_cashier_codes() {
+        assert_eq!(from_rule("insufficient-points", "balance 5, required 10".into()).code, "insufficient-points");
+        assert_eq!(from_rule("nonce-reused", String::new()).code, "already-used");
+        assert_eq!(from_rule("expired", String::new()).code, "expired");
+        assert_eq!(from_rule("exchange-rate", String::new()).code, "wrong-amount");
+        assert_eq!(from_rule("exposure-exceeded", String::new()).code, "credit-limit");
+        let r = from_rule("something-new", "detail".into());
+        assert_eq!(r.code, "refused");
+        assert!(r.reason.contains("detail"));
+    }
+}

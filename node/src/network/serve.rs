@@ -1,0 +1,142 @@
+//! Answering requests from peers and merchant light nodes: ledger heads and entry ranges (sync);
+//! payment and settlement submissions, sequenced here when this node is the home community
+//! (the event loop forwards them to the home community's node otherwise); entry proofs (the
+//! entry, the best stored checkpoint covering it and the audit path); the `Credit` of a payment;
+//! consistency proofs; and the equivocation alerts this node holds.
+//!
+//! Store reads run on the blocking pool; submissions go through the sequencer like any other.
+
+use super::messages::{SyncRequest, SyncResponse, MAX_RANGE_ENTRIES, MAX_RESPONSE_BYTES};
+use crate::sequencer::{Draft, Receipt, SequencerHandle, SubmitError};
+use crate::store::{Store, StoreError};
+use linli_protocol::light::EntryProof;
+use linli_protocol::merkle::{prove_consistency_from, prove_inclusion_from};
+use linli_protocol::{Change, CommunityId, StateKey};
+use std::collections::BTreeSet;
+use tokio::sync::mpsc;
+
+/// Most checkpoints looked at when choosing the one to prove an entry against.
+const CHECKPOINTS_CONSIDERED: usize = 64;
+
+/// What answers requests: a cheap clone per request.
+#[derive(Clone)]
+pub(super) struct Server {
+    pub community: CommunityId,
+    pub store: Store,
+    pub sequencer: SequencerHandle,
+    /// Ask for a checkpoint soon (coalesced): a light node is waiting for one.
+    pub checkpoint_soon: mpsc::Sender<()>,
+}
+
+impl Server {
+    /// The community a submission must be forwarded to, if it is not this node's.
+    pub fn forward_to(&self, request: &SyncRequest) -> Option<CommunityId> {
+        match request {
+            SyncRequest::SubmitPayment { home, .. } | SyncRequest::SubmitSettlement { home, .. }
+                if *home != self.community =>
+            {
+                Some(home.clone())
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn answer(self, request: SyncRequest) -> SyncResponse {
+        match request {
+            SyncRequest::SubmitPayment { payment, .. } => {
+                let result = self.sequencer.submit(Draft::Pay(*payment)).await;
+                self.soon();
+                submitted(result)
+            }
+            SyncRequest::SubmitSettlement { request, .. } => {
+                submitted(self.sequencer.submit(Draft::Settle(*request)).await)
+            }
+            other => {
+                let me = self.clone();
+                let response = tokio::task::spawn_blocking(move || me.read(other))
+                    .await
+                    .unwrap_or_else(|e| SyncResponse::Error(e.to_string()));
+                if matches!(response, SyncResponse::NotYet(_)) {
+                    self.soon();
+                }
+                response
+            }
+        }
+    }
+
+    fn soon(&self) {
+        let _ = self.checkpoint_soon.try_send(());
+    }
+
+    fn read(&self, request: SyncRequest) -> SyncResponse {
+        let result = match request {
+            SyncRequest::Head(community) => {
+                self.store.head(&community).map(|(size, head)| SyncResponse::Head { community, size, head })
+            }
+            SyncRequest::Range { community, from, limit } => {
+                let limit = limit.clamp(1, MAX_RANGE_ENTRIES) as usize;
+                self.store.entries(&community, from, limit, MAX_RESPONSE_BYTES / 2).map(SyncResponse::Entries)
+            }
+            SyncRequest::Proof { community, seq } => self.entry_proof(&community, seq),
+            SyncRequest::CreditOf { merchant_community, source } => {
+                match self.store.state_item(&StateKey::Pay(source.hash)) {
+                    Ok(Some(Change::Pay(_, record))) if record.at == source => match record.credited_by {
+                        Some(at) if at.community == merchant_community => self.entry_proof(&at.community, at.seq),
+                        Some(at) => Ok(SyncResponse::Error(format!("payment credited on {}, not here", at.community))),
+                        None => Ok(SyncResponse::NotYet(format!(
+                            "{} seq {} is not credited yet",
+                            source.community, source.seq
+                        ))),
+                    },
+                    Ok(_) => Ok(SyncResponse::NotYet(format!(
+                        "payment {} seq {} is not held here",
+                        source.community, source.seq
+                    ))),
+                    Err(e) => Err(e),
+                }
+            }
+            SyncRequest::Consistency { community, old_size, new_size } => {
+                match prove_consistency_from(&self.store.leaves(&community), old_size, new_size) {
+                    Ok(p) => Ok(SyncResponse::Consistency(p)),
+                    Err(e) => Ok(SyncResponse::Error(format!("consistency proof of {community}: {e}"))),
+                }
+            }
+            SyncRequest::Alerts => self.store.alerts().map(SyncResponse::Alerts),
+            SyncRequest::SubmitPayment { .. } | SyncRequest::SubmitSettlement { .. } => {
+                Ok(SyncResponse::Error("submissions are not reads".into()))
+            }
+        };
+        result.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
+    }
+
+    /// Entry `seq` of `community`, the covering checkpoint with the most witnesses (then the
+    /// smallest), and the audit path from the entry to its root.
+    fn entry_proof(&self, community: &CommunityId, seq: u64) -> Result<SyncResponse, StoreError> {
+        let Some(entry) = self.store.entry(community, seq)? else {
+            return Ok(SyncResponse::NotYet(format!("{community} seq {seq} is not held here")));
+        };
+        let covering = self.store.checkpoints_covering(community, seq, CHECKPOINTS_CONSIDERED)?;
+        let witnesses = |cp: &linli_protocol::checkpoint::CosignedCheckpoint| {
+            cp.cosignatures.iter().map(|c| &c.witness).collect::<BTreeSet<_>>().len()
+        };
+        let Some(checkpoint) =
+            covering.into_iter().max_by_key(|cp| (witnesses(cp), std::cmp::Reverse(cp.signed.checkpoint.size)))
+        else {
+            return Ok(SyncResponse::NotYet(format!("no checkpoint of {community} covers seq {seq} yet")));
+        };
+        let size = checkpoint.signed.checkpoint.size;
+        let inclusion = prove_inclusion_from(&self.store.leaves(community), seq, size)
+            .map_err(|e| StoreError::CorruptRecord(format!("inclusion proof of {community} seq {seq}: {e}")))?;
+        Ok(SyncResponse::Proof(Box::new(EntryProof { entry, checkpoint, inclusion })))
+    }
+}
+
+fn submitted(result: Result<Receipt, SubmitError>) -> SyncResponse {
+    match result {
+        Ok(receipt) => SyncResponse::Sequenced(Box::new(receipt.entry)),
+        Err(SubmitError::Rejected(r)) => {
+            SyncResponse::Refused { rule: r.rejection.rule().to_string(), message: r.to_string() }
+        }
+        Err(e) => SyncResponse::Error(e.to_string()),
+    }
+}
