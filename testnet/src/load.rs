@@ -32,7 +32,10 @@ pub struct Plan {
 pub struct Outcome {
     pub ok: u64,
     pub refused: u64,
-    pub failed: u64,
+    /// 5xx answers.
+    pub errors: u64,
+    /// No answer within 10 s, connection refused, or more than 512 requests in flight.
+    pub unanswered: u64,
     pub latencies: Vec<Duration>,
     /// (community, seq, hash) of every acknowledged entry.
     pub acked: Vec<(String, u64, String)>,
@@ -50,12 +53,13 @@ impl Outcome {
     pub fn report(&self, rate: u64) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "offered {rate}/s for {:.1} s: {} acknowledged ({:.1}/s), {} refused, {} failed; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            "offered {rate}/s for {:.1} s: {} acknowledged ({:.1}/s), {} refused (4xx), {} errors (5xx), {} unanswered; latency of acknowledged requests p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
             self.elapsed.as_secs_f64(),
             self.ok,
             self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9),
             self.refused,
-            self.failed,
+            self.errors,
+            self.unanswered,
             ms(self.percentile(0.50)),
             ms(self.percentile(0.90)),
             ms(self.percentile(0.99)),
@@ -158,7 +162,7 @@ pub async fn run(plan: Arc<Plan>, rate: u64, duration: Duration, pb: Option<Prog
             pb.set_position(start.elapsed().as_secs());
         }
         let Ok(permit) = gate.clone().try_acquire_owned() else {
-            out.lock().map(|mut o| o.failed += 1).ok();
+            out.lock().map(|mut o| o.unanswered += 1).ok();
             continue;
         };
         let (plan, out) = (plan.clone(), out.clone());
@@ -179,7 +183,8 @@ pub async fn run(plan: Arc<Plan>, rate: u64, duration: Duration, pb: Option<Prog
                     }
                 }
                 Ok((s, _)) if (400..500).contains(&s) => o.refused += 1,
-                _ => o.failed += 1,
+                Ok(_) => o.errors += 1,
+                Err(_) => o.unanswered += 1,
             }
         });
         while tasks.try_join_next().is_some() {}

@@ -96,7 +96,8 @@ async fn finish(
     figs: std::collections::BTreeMap<String, summary::Figures>,
     keep: bool,
 ) -> Result<()> {
-    summary::print_table(&figs);
+    let order: Vec<String> = f.nodes.iter().map(|n| n.id.clone()).collect();
+    summary::print_table(&order, &figs);
     summary::verdict(&mut f, &figs, keep).await?;
     println!("\nVerdict: OK — the federation agrees and every ledger verifies from genesis.");
     if keep {
@@ -132,7 +133,12 @@ async fn main_mode(args: Args) -> Result<()> {
             println!("every node held every entry {:.1} s after the load stopped", took.as_secs_f64());
             let ledgers = summary::fetch_ledgers(&f, 0).await?;
             load::check_acked(&out.acked, &ledgers)?;
-            ensure!(out.failed == 0, "{} requests failed without any fault injected", out.failed);
+            ensure!(
+                out.errors == 0 && out.refused == 0,
+                "{} refused and {} failed requests without any fault injected",
+                out.refused,
+                out.errors
+            );
             finish(f, summary::figures(&ledgers), args.keep).await
         }
         Mode::Chaos { duration, rate } => {

@@ -112,7 +112,7 @@ pub fn figures(ledgers: &BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Figur
     out
 }
 
-pub fn print_table(figs: &BTreeMap<String, Figures>) {
+pub fn print_table(order: &[String], figs: &BTreeMap<String, Figures>) {
     let y = |p: u64| format!("{} yuan", yuan(p * 10));
     println!("\nPer community (points; money at 1 point = 0.1 yuan, computed in fen):");
     println!(
@@ -123,7 +123,8 @@ pub fn print_table(figs: &BTreeMap<String, Figures>) {
         "{:<10} {:>7} {:>9} {:>10} {:>16} {:>16} {:>14}",
         "", "", "at home", "elsewhere", "settled", "settled", "(+ receives)"
     );
-    for (c, f) in figs {
+    for c in order {
+        let f = figs.get(c).cloned().unwrap_or_default();
         let net = if f.receivable_fen >= f.payable_fen {
             format!("+{}", yuan(f.receivable_fen - f.payable_fen))
         } else {
