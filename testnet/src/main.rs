@@ -148,7 +148,7 @@ async fn main_mode(args: Args) -> Result<()> {
             let loader = tokio::spawn(load::run(plan, *rate, d, None));
             let pb = ProgressBar::new_spinner().with_message(format!("chaos for {duration} s under load at {rate}/s"));
             pb.enable_steady_tick(Duration::from_millis(120));
-            let log = chaos::run(&mut f, d, |s| pb.println(format!("  {s}"))).await?;
+            let log = chaos::run(&mut f, d, |s| pb.suspend(|| println!("  {s}"))).await?;
             let out = loader.await?;
             pb.finish_and_clear();
             println!("Chaos: {} SIGKILL+restart, {} SIGSTOP/SIGCONT partitions", log.kills, log.freezes);

@@ -103,7 +103,8 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
     let mut exp = Expected::new(&ids);
     let pb = ProgressBar::new(9).with_message("publishing rules");
     pb.set_style(crate::summary::bar_style());
-    let say = |s: String| pb.println(format!("  {s}"));
+    // Printed even when stdout is not a terminal (the bar is then hidden, and its println too).
+    let say = |s: String| pb.suspend(|| println!("  {s}"));
 
     publish_rules(f).await?;
     say(format!(
