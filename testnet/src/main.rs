@@ -5,8 +5,10 @@
 //! Exits non-zero on any failure; child processes never outlive it unless `--keep`.
 
 mod chaos;
+mod client;
 mod federation;
 mod load;
+mod market;
 mod procs;
 mod scenario;
 mod summary;

@@ -8,11 +8,11 @@ use crate::procs::run;
 use crate::summary::{Expected, Figures};
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::ProgressBar;
-use linli_protocol::body::{Payment, Redemption, Signed, TimeDraw, TimeService};
+use linli_protocol::body::{Redemption, Signed, TimeDraw, TimeService};
 use linli_protocol::{CommunityId, Hash, Keypair};
 use rand_core::RngCore;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -70,32 +70,6 @@ pub async fn award(
     Ok(got)
 }
 
-/// Wait until a till has reconciled `receipts` credits, then settle every issuer's credited points.
-async fn settle_till(f: &Federation, t: usize, receipts: u64) -> Result<Vec<(String, u64)>> {
-    let start = Instant::now();
-    let r = loop {
-        let (s, r) = f.till(t, "/v1/till/reconcile", Value::Null).await?;
-        ensure!(s == 200, "reconcile: {s} {r}");
-        if r["credited"].as_u64() == Some(receipts) {
-            break r;
-        }
-        ensure!(start.elapsed() < Duration::from_secs(60), "till {t}: credits never reconciled: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let mut settled = Vec::new();
-    for issuer in r["issuers"].as_array().context("reconcile without issuers")? {
-        let (c, points) = (issuer["issuer"].as_str().unwrap_or(""), issuer["credited_points"].as_u64().unwrap_or(0));
-        if points == 0 {
-            continue;
-        }
-        let (s, v) = f.till(t, "/v1/till/settlements", json!({"issuer": c, "points": points})).await?;
-        ensure!(s == 200, "settlement of {points} points of {c}: {s} {v}");
-        ensure!(v["fen"].as_u64() == Some(points * 10), "settlement of {points} points paid {} fen", v["fen"]);
-        settled.push((c.to_string(), points));
-    }
-    Ok(settled)
-}
-
 pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> {
     let n = f.nodes.len();
     let gh = f.genesis_hash;
@@ -142,9 +116,9 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
             e.issued += award(f, i, r0, ("patrol", 60, 2, &[]), next(), 0).await?; // rating too low
             e.issued += award(f, i, r0, ("elder-care", 60, 5, &[]), next(), 60).await?; // 30x2, third counted
             e.issued += award(f, i, r0, ("patrol", 120, 4, &["major-hazard"]), next(), 80).await?; // 50+30
+                                                                                                   // Other newcomers: (30+20)x2.
             for r in &people[i][1..] {
                 e.issued += award(f, i, r, ("elder-care", 60, 4, &["continuous-3m"]), next(), 100).await?;
-                // (30+20)x2
             }
         } else {
             // Council table: 5 per full hour volunteering, 10 per meeting, min rating 2, cap 100.
@@ -194,53 +168,7 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
     pb.inc(1);
 
     pb.set_message("spending at tills of other communities");
-    let mut receipts = vec![0u64; f.tills.len()];
-    let mut nonce = 10;
-    for i in 0..n {
-        let r0 = &people[i][0];
-        for (t, till) in f.tills.iter().enumerate() {
-            if till.home == i {
-                continue;
-            }
-            nonce += 1;
-            let p = Payment {
-                payer: r0.public(),
-                merchant: linli_protocol::PublicKey::from_hex(&till.merchant).map_err(|e| anyhow::anyhow!("{e}"))?,
-                merchant_community: cid(&ids[till.home])?,
-                points: 20,
-                price_fen: 300,
-                nonce,
-                expiry_ms: now_ms() + 600_000,
-                genesis: gh,
-            };
-            let signed = Signed::sign(p, r0, &gh);
-            let sale = json!({"payer_community": ids[i], "payment": signed});
-            let (s, v) = f.till(t, "/v1/till/sales", sale.clone()).await?;
-            ensure!(s == 200, "sale at till {t}: {s} {v}");
-            ensure!(v["points"] == 20 && v["cash_fen"] == 100, "receipt figures: {v}");
-            ensure!(v["witnesses"].as_u64().unwrap_or(0) >= 2, "receipt with too few witnesses: {v}");
-            receipts[t] += 1;
-            exp.get(&ids[i]).spent_elsewhere += 20;
-            if i == 0 && t == 0 {
-                let (s, again) = f.till(t, "/v1/till/sales", sale).await?;
-                ensure!(
-                    s == 200 && again["at"] == v["at"],
-                    "the same payment presented again is another sale: {s} {again}"
-                );
-                let mut p2 = signed.payload.clone();
-                p2.nonce = 1;
-                let replay = json!({"payer_community": ids[i], "payment": Signed::sign(p2.clone(), r0, &gh)});
-                let (s, v) = f.till(t, "/v1/till/sales", replay).await?;
-                ensure!(s == 409 && v["error"] == "already-used", "a reused nonce was not refused: {s} {v}");
-                p2.nonce = 9_999;
-                p2.points = 10_000;
-                p2.price_fen = 100_000;
-                let over = json!({"payer_community": ids[i], "payment": Signed::sign(p2, r0, &gh)});
-                let (s, v) = f.till(t, "/v1/till/sales", over).await?;
-                ensure!(s == 422 && v["error"] == "insufficient-points", "an overspend was not refused: {s} {v}");
-            }
-        }
-    }
+    let receipts = crate::market::sales(f, &people, &mut exp).await?;
     say(format!("{} sales verified by the tills (entry, inclusion proof, checkpoint cosigned by ≥2 witnesses); a reused nonce and an overspend refused", receipts.iter().sum::<u64>()));
     pb.inc(1);
 
@@ -274,15 +202,7 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
     pb.inc(1);
 
     pb.set_message("merchants settle through their tills");
-    let mut pairs: Vec<(usize, usize, u64)> = Vec::new();
-    for (t, till) in f.tills.iter().enumerate() {
-        for (issuer, points) in settle_till(f, t, receipts[t]).await? {
-            let j = ids.iter().position(|x| *x == issuer).context("unknown issuer")?;
-            exp.get(&ids[till.home]).settled_points += points;
-            exp.get(&issuer).settled_issued += points;
-            pairs.push((till.home, j, points));
-        }
-    }
+    let pairs = crate::market::settle(f, &receipts, &mut exp).await?;
     say(format!(
         "tills settled {} points ({} yuan) at 10 fen a point",
         pairs.iter().map(|p| p.2).sum::<u64>(),
@@ -292,32 +212,8 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
 
     pb.set_message("communities clear with each other");
     f.converge(Duration::from_secs(60), false).await?;
-    let owed =
-        |here: usize, there: usize| pairs.iter().filter(|p| p.0 == here && p.1 == there).map(|p| p.2 * 10).sum::<u64>();
-    let mut done = std::collections::BTreeSet::new();
-    for &(a, b, _) in &pairs {
-        let key = (a.min(b), a.max(b));
-        if !done.insert(key) {
-            continue;
-        }
-        for (x, y) in [(a, b), (b, a)] {
-            let v = f.op(x, "/v1/operator/clearings", json!({"counterparty": ids[y]})).await?;
-            let c = &v["entry"]["entry"]["body"]["Clearing"];
-            let (rec, pay) = (c["receivable_fen"].as_u64(), c["payable_fen"].as_u64());
-            ensure!(
-                (rec, pay) == (Some(owed(x, y)), Some(owed(y, x))),
-                "{} clearing with {}: {c}; expected receivable {} payable {}",
-                ids[x],
-                ids[y],
-                owed(x, y),
-                owed(y, x)
-            );
-            exp.get(&ids[x]).receivable_fen += owed(x, y);
-            exp.get(&ids[x]).payable_fen += owed(y, x);
-            f.converge(Duration::from_secs(60), false).await?;
-        }
-    }
-    say(format!("{} pairs of communities cleared; each side's figures derived from both ledgers", done.len()));
+    let cleared = crate::market::clear(f, &pairs, &mut exp).await?;
+    say(format!("{cleared} pairs of communities cleared; each side's figures derived from both ledgers"));
     pb.inc(1);
     pb.finish_and_clear();
     Ok(exp)

@@ -115,3 +115,39 @@ fn too_small_a_federation_is_refused() {
     assert!(!o.status.success());
     assert!(err.contains("at least 4 communities"), "{err}");
 }
+
+#[test]
+fn keep_leaves_the_processes_running_until_stopped() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    let o = testnet(&["scenario", "--keep", "--residents", "2", "--dir", net.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("Stop them with: kill "), "{out}");
+    assert_eq!(processes_under(&net).len(), 7, "4 nodes and 3 tills keep running: {:?}", processes_under(&net));
+    // The printed dashboard URL of a node answers.
+    let url =
+        out.lines().find(|l| l.trim_start().starts_with("node lianhua")).unwrap().split_whitespace().nth(2).unwrap();
+    let port: u16 = url.trim_start_matches("http://127.0.0.1:").trim_end_matches('/').parse().unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "{url} does not answer");
+    let stop = Command::new("sh").arg(net.join("stop.sh")).status().unwrap();
+    assert!(stop.success());
+    let start = Instant::now();
+    while !processes_under(&net).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "stop.sh left {:?}", processes_under(&net));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn short_chaos_run_converges_with_every_acknowledged_entry() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let o = testnet(&["chaos", "--duration", "8", "--rate", "10"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "chaos failed:\n{out}\n{err}");
+    eprintln!("{out}");
+    assert!(out.contains("SIGKILL node") || out.contains("SIGSTOP node"), "no fault was injected: {out}");
+    assert!(out.contains("acknowledged entries are on every node"), "{out}");
+    assert!(out.contains("Verdict: OK"), "{out}");
+}
