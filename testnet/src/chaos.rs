@@ -26,6 +26,7 @@ pub async fn run(f: &mut Federation, duration: Duration, say: impl Fn(String)) -
     let t0 = |s: &Instant| format!("{:>5.1}s", s.elapsed().as_secs_f64());
     while start.elapsed() + Duration::from_secs(3) < duration {
         tokio::time::sleep(between(500, 1500)).await;
+        f.check_alive()?;
         let i = (rand_core::OsRng.next_u64() % f.nodes.len() as u64) as usize;
         let id = f.nodes[i].id.clone();
         if rand_core::OsRng.next_u64().is_multiple_of(2) {
@@ -51,9 +52,7 @@ pub async fn run(f: &mut Federation, duration: Duration, say: impl Fn(String)) -
     }
     for n in &mut f.nodes {
         n.proc.cont();
-        if n.proc.exited().is_some() {
-            n.proc.start()?;
-        }
     }
+    f.check_alive()?;
     Ok(log)
 }

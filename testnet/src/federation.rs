@@ -234,6 +234,21 @@ impl Federation {
         Ok(())
     }
 
+    /// Fail if a node or till exited on its own (a crash is a finding, never hidden by a restart).
+    pub fn check_alive(&mut self) -> Result<()> {
+        for n in &mut self.nodes {
+            if let Some(status) = n.proc.exited() {
+                bail!("node {} exited on its own ({status}); see {}/node.log", n.id, n.dir.display());
+            }
+        }
+        for t in &mut self.tills {
+            if let Some(status) = t.proc.exited() {
+                bail!("{} exited on its own ({status}); see {}/till.log", t.proc.name, t.dir.display());
+            }
+        }
+        Ok(())
+    }
+
     /// Stop every till and node gracefully (SIGTERM).
     pub fn stop_all(&mut self) {
         for t in &mut self.tills {

@@ -149,6 +149,7 @@ pub fn print_table(order: &[String], figs: &BTreeMap<String, Figures>) {
 /// The federation's verdict; errors on any disagreement. With `keep`, the nodes stay up and
 /// only the checks over HTTP run.
 pub async fn verdict(f: &mut Federation, figs: &BTreeMap<String, Figures>, keep: bool) -> Result<()> {
+    f.check_alive()?;
     let took = f.converge(Duration::from_secs(90), true).await?;
     let st = f.get(0, "/v1/status").await?;
     println!("\nVerdict:");
