@@ -52,27 +52,28 @@ impl Federation {
         Ok((s, r.json().await.unwrap_or(Value::Null)))
     }
 
-    /// Every ledger's (size, head, checkpoint size, checkpoint root) as node `i` holds it.
-    pub async fn view(&self, i: usize) -> Result<Vec<(String, u64, String, Option<u64>, Option<String>)>> {
+    /// Every ledger as node `i` holds it.
+    pub async fn view(&self, i: usize) -> Result<Vec<LedgerView>> {
         let st = self.get(i, "/v1/status").await?;
         let ledgers = st["ledgers"].as_array().context("status without ledgers")?;
         Ok(ledgers
             .iter()
-            .map(|l| {
-                (
-                    l["community"].as_str().unwrap_or("").to_string(),
-                    l["size"].as_u64().unwrap_or(0),
-                    l["head"].as_str().unwrap_or("").to_string(),
-                    l["latest_checkpoint_size"].as_u64(),
-                    l["latest_checkpoint_root"].as_str().map(str::to_string),
-                )
+            .map(|l| LedgerView {
+                community: l["community"].as_str().unwrap_or("").to_string(),
+                size: l["size"].as_u64().unwrap_or(0),
+                head: l["head"].as_str().unwrap_or("").to_string(),
+                checkpoint_size: l["latest_checkpoint_size"].as_u64(),
+                checkpoint_root: l["latest_checkpoint_root"].as_str().map(str::to_string),
+                cosigners: l["latest_checkpoint_cosigners"].as_u64().unwrap_or(0),
             })
             .collect())
     }
 
     /// Wait until every node holds the same heads; with `checkpoints`, also the same latest
-    /// checkpoint of every ledger, covering the whole ledger.
+    /// checkpoint of every ledger, covering the whole ledger and cosigned by at least two
+    /// witnesses (as the tills require) in every node's copy.
     pub async fn converge(&self, limit: Duration, checkpoints: bool) -> Result<Duration> {
+        let need = 2.min(self.nodes.len().saturating_sub(1)) as u64;
         let start = Instant::now();
         loop {
             let mut views = Vec::new();
@@ -84,11 +85,18 @@ impl Federation {
                 }
             }
             if err.is_none() {
-                let heads_agree = views
-                    .windows(2)
-                    .all(|w| w[0].iter().zip(&w[1]).all(|(a, b)| (&a.0, a.1, &a.2) == (&b.0, b.1, &b.2)));
-                let cps_agree =
-                    views.windows(2).all(|w| w[0] == w[1]) && views[0].iter().all(|l| l.1 == 0 || l.3 == Some(l.1));
+                let heads = |v: &Vec<LedgerView>| {
+                    v.iter().map(|l| (l.community.clone(), l.size, l.head.clone())).collect::<Vec<_>>()
+                };
+                let cps = |v: &Vec<LedgerView>| {
+                    v.iter().map(|l| (l.checkpoint_size, l.checkpoint_root.clone())).collect::<Vec<_>>()
+                };
+                let heads_agree = views.windows(2).all(|w| heads(&w[0]) == heads(&w[1]));
+                let cps_agree = views.windows(2).all(|w| cps(&w[0]) == cps(&w[1]))
+                    && views
+                        .iter()
+                        .flatten()
+                        .all(|l| l.size == 0 || (l.checkpoint_size == Some(l.size) && l.cosigners >= need));
                 if heads_agree && (!checkpoints || cps_agree) {
                     return Ok(start.elapsed());
                 }
@@ -99,4 +107,15 @@ impl Federation {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// One ledger as one node reports it in `/v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerView {
+    pub community: String,
+    pub size: u64,
+    pub head: String,
+    pub checkpoint_size: Option<u64>,
+    pub checkpoint_root: Option<String>,
+    pub cosigners: u64,
 }

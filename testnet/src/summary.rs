@@ -154,7 +154,7 @@ pub async fn verdict(f: &mut Federation, figs: &BTreeMap<String, Figures>, keep:
     let st = f.get(0, "/v1/status").await?;
     println!("\nVerdict:");
     println!(
-        "  every node ({}) holds the same head and the same latest checkpoint (covering it) of every ledger (settled in {:.1} s):",
+        "  every node ({}) holds the same head and the same latest checkpoint (covering it, cosigned by ≥ 2 witnesses) of every ledger (settled in {:.1} s):",
         f.nodes.len(),
         took.as_secs_f64()
     );
