@@ -111,7 +111,8 @@ impl Federation {
                     "--p2p",
                     &p2p,
                 ],
-            )?;
+            )
+            .await?;
             members.push(cdir.join("member.toml").to_string_lossy().into_owned());
             specs.push((id.to_string(), cdir, http, p2p));
         }
@@ -120,7 +121,7 @@ impl Federation {
         let gf = genesis_file.to_string_lossy().into_owned();
         args.push(&gf);
         args.extend(members.iter().map(String::as_str));
-        run(&node_bin, &args)?;
+        run(&node_bin, &args).await?;
         let genesis = Genesis::from_toml(&std::fs::read_to_string(&genesis_file)?).map_err(|e| anyhow!("{e}"))?;
         let mut nodes = Vec::new();
         for (id, cdir, http, p2p) in specs {
@@ -204,7 +205,8 @@ impl Federation {
                     "--min-witnesses",
                     "2",
                 ],
-            )?;
+            )
+            .await?;
             let merchant = out.split_whitespace().last().context("merchant-init printed no key")?.trim().to_string();
             let names = ["便民超市 corner grocery", "早餐铺 breakfast stall", "理发店 barber", "药店 pharmacy"];
             let body = json!({"merchant": merchant, "name": names[k % names.len()], "category": "retail"});
@@ -250,12 +252,12 @@ impl Federation {
     }
 
     /// Stop every till and node gracefully (SIGTERM).
-    pub fn stop_all(&mut self) {
+    pub async fn stop_all(&mut self) {
         for t in &mut self.tills {
-            t.proc.stop(Duration::from_secs(10)).ok();
+            t.proc.stop(Duration::from_secs(10)).await.ok();
         }
         for n in &mut self.nodes {
-            n.proc.stop(Duration::from_secs(10)).ok();
+            n.proc.stop(Duration::from_secs(10)).await.ok();
         }
     }
 

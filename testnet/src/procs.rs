@@ -33,12 +33,15 @@ impl Bins {
 }
 
 /// Run a binary to completion (for `init`, `genesis`, `check`, `verify`); stdout on success.
-pub fn run(bin: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new(bin)
+/// Killed if the testnet gives up waiting (Ctrl-C drops the future).
+pub async fn run(bin: &Path, args: &[&str]) -> Result<String> {
+    let out = tokio::process::Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
+        .kill_on_drop(true)
         .output()
+        .await
         .with_context(|| format!("running {}", bin.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
@@ -169,7 +172,7 @@ impl Proc {
     }
 
     /// Graceful stop: SIGTERM, then SIGKILL after `grace`.
-    pub fn stop(&mut self, grace: Duration) -> Result<()> {
+    pub async fn stop(&mut self, grace: Duration) -> Result<()> {
         self.cont();
         if self.child.is_none() {
             return Ok(());
@@ -181,7 +184,7 @@ impl Proc {
                 self.child = None;
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.kill()
     }

@@ -37,7 +37,7 @@ pub fn council(i: usize) -> bool {
 pub async fn publish_rules(f: &Federation) -> Result<()> {
     for i in 0..f.nodes.len() {
         let args: &[&str] = if council(i) { &["default-rules", "--council"] } else { &["default-rules"] };
-        let table: Value = serde_json::from_str(&run(&f.bins.node, args)?)?;
+        let table: Value = serde_json::from_str(&run(&f.bins.node, args).await?)?;
         f.op(i, "/v1/operator/rules", table).await?;
     }
     Ok(())

@@ -171,7 +171,7 @@ pub async fn verdict(f: &mut Federation, figs: &BTreeMap<String, Figures>, keep:
     let gf = f.genesis_file.to_string_lossy().into_owned();
     for i in 0..f.nodes.len() {
         let url = f.base(i);
-        let out = run(&f.bins.cli, &["--json", "verify", "--url", &url, "--genesis", &gf, "--quiet"])?;
+        let out = run(&f.bins.cli, &["--json", "verify", "--url", &url, "--genesis", &gf, "--quiet"]).await?;
         let v: Value = serde_json::from_str(&out).with_context(|| format!("linli verify output: {out}"))?;
         ensure!(v["ok"] == true, "linli verify against {}: {v}", f.nodes[i].id);
         for l in v["ledgers"].as_array().context("verify without ledgers")? {
@@ -202,9 +202,9 @@ pub async fn verdict(f: &mut Federation, figs: &BTreeMap<String, Figures>, keep:
     if keep {
         return Ok(());
     }
-    f.stop_all();
+    f.stop_all().await;
     for n in &f.nodes {
-        run(&f.bins.node, &["check", "--config", &n.config.to_string_lossy()])?;
+        run(&f.bins.node, &["check", "--config", &n.config.to_string_lossy()]).await?;
     }
     println!("  nodes stopped; linli-node check verified every node's store from genesis (chain, signatures, rules, stored state)");
     Ok(())
