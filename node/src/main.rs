@@ -179,6 +179,7 @@ fn init(
         p2p_listen: Some(p2p),
         checkpoint_interval_ms: 2000,
         follow: None,
+        mdns: false,
     };
     std::fs::write(dir.join("node.toml"), toml::to_string_pretty(&cfg)?)?;
     println!("created {}/node.toml (config), member.toml (public info for the genesis)", dir.display());

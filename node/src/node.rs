@@ -181,6 +181,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
                         path: "follow".into(),
                         reason,
                     })?,
+                    mdns: config.mdns,
                 },
                 sequencer.clone(),
                 store.clone(),

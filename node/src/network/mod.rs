@@ -37,6 +37,9 @@ pub struct NetworkConfig {
     pub community: CommunityId,
     /// Ledgers to replicate (others' gossip is ignored and never synced).
     pub followed: Vec<CommunityId>,
+    /// Also find peers on the local network with mDNS (a peer of another federation found this
+    /// way is refused like any other).
+    pub mdns: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,7 @@ struct Behaviour {
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+    mdns: libp2p::swarm::behaviour::toggle::Toggle<libp2p::mdns::tokio::Behaviour>,
 }
 
 /// Operator and test control of the network.
@@ -93,9 +97,21 @@ enum Pending {
 
 /// Work finished off the loop, to be applied to the swarm.
 enum Internal {
-    Report { id: gossipsub::MessageId, source: PeerId, acceptance: MessageAcceptance },
-    Respond { channel: ResponseChannel<SyncResponse>, response: SyncResponse },
-    Request { peer: PeerId, request: SyncRequest },
+    Report {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    Respond {
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+    },
+    /// A followed ledger cites an entry of this ledger: replicate it too (on demand).
+    Follow(CommunityId),
 }
 
 struct EventLoop {
@@ -165,6 +181,15 @@ pub async fn spawn(
                         .with_agent_version(format!("{NODE_AGENT}{}", config.community)),
                 ),
                 ping: ping::Behaviour::new(ping::Config::new()),
+                mdns: if config.mdns {
+                    Some(libp2p::mdns::tokio::Behaviour::new(
+                        libp2p::mdns::Config::default(),
+                        key.public().to_peer_id(),
+                    )?)
+                } else {
+                    None
+                }
+                .into(),
             })
         })
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
@@ -326,6 +351,12 @@ impl EventLoop {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
             Internal::Request { peer, request } => self.request(peer, request),
+            Internal::Follow(c) => {
+                if c != self.server.community && !self.followed.contains(&c) {
+                    tracing::info!(community = %c, "a followed ledger cites this ledger: replicating it on demand");
+                    self.followed.push(c);
+                }
+            }
         }
     }
 
@@ -355,6 +386,14 @@ impl EventLoop {
                 if let Some(c) = info.agent_version.strip_prefix(NODE_AGENT).and_then(|c| CommunityId::new(c).ok()) {
                     self.peers.insert(peer_id);
                     self.community_peers.insert(c, peer_id);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    if !self.peers.contains(&peer) && !self.connected_addresses.contains(&addr) {
+                        tracing::info!(%peer, %addr, "peer found by mDNS; dialing");
+                        let _ = self.swarm.dial(addr);
+                    }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -445,6 +484,9 @@ impl EventLoop {
             let acceptance = match sequencer.ingest(vec![*entry]).await {
                 Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
                 Ok(o) => {
+                    if let Some(c) = o.waiting_on.clone() {
+                        let _ = tx.send(Internal::Follow(c)).await;
+                    }
                     if let Some((community, from)) = o.gap {
                         let request = SyncRequest::Range { community, from, limit: MAX_RANGE_ENTRIES };
                         let _ = tx.send(Internal::Request { peer: source, request }).await;
@@ -516,6 +558,9 @@ impl EventLoop {
                 SyncResponse::Entries(list) => {
                     let n = list.len() as u64;
                     let Ok(outcome) = sequencer.ingest(list).await else { return };
+                    if let Some(c) = outcome.waiting_on.clone() {
+                        let _ = tx.send(Internal::Follow(c)).await;
+                    }
                     if let Some(reason) = &outcome.rejected {
                         tracing::warn!(%peer, %reason, "peer served an invalid entry");
                         return;

@@ -82,6 +82,8 @@ pub struct IngestOutcome {
     pub gap: Option<(CommunityId, u64)>,
     /// Valid so far, but citing an entry of another ledger not held yet.
     pub waiting: bool,
+    /// The ledger holding the cited entry this node waits for.
+    pub waiting_on: Option<CommunityId>,
     /// The first entry refused, and why.
     pub rejected: Option<String>,
 }

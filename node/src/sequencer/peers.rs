@@ -6,7 +6,7 @@ use super::{now_ms, IngestOutcome, Sequencer};
 use crate::network::messages::GossipMessage;
 use crate::store::Batch;
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
-use linli_protocol::{ApplyContext, CommunityId, SignedEntry};
+use linli_protocol::{ApplyContext, CommunityId, Rejection, SignedEntry};
 
 impl Sequencer {
     /// Validate peer entries (runs of consecutive entries per community) into the batch.
@@ -71,6 +71,9 @@ impl Sequencer {
                     }
                     Err(e) if e.rejection.is_missing_dependency() => {
                         outcome.waiting = true;
+                        if let Rejection::MissingDependency { reference, .. } = &e.rejection {
+                            outcome.waiting_on = Some(reference.community.clone());
+                        }
                         break;
                     }
                     Err(e) => {

@@ -36,6 +36,7 @@ pub fn node_files(ids: &[&str], community: &str, http: &str) -> NodeFiles {
         p2p_listen: None,
         checkpoint_interval_ms: 60_000,
         follow: None,
+        mdns: false,
     };
     let config_path = dir.path().join("node.toml");
     std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
