@@ -13,5 +13,6 @@ pub mod keyfile;
 pub mod merchant;
 pub mod network;
 pub mod node;
+pub mod rotation;
 pub mod sequencer;
 pub mod store;

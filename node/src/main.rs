@@ -91,6 +91,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Revoke the community's compromised signing key with the offline recovery key (node
+    /// stopped): appends a RevokeKey entry and installs a new signing key.
+    Revoke {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        recovery_key: PathBuf,
+    },
 }
 
 fn merchant_init(
@@ -247,6 +255,17 @@ async fn main() -> Result<()> {
             println!("linli-node {} listening on http://{}", config.community, node.http_addr);
             terminated().await?;
             node.stop().await;
+            Ok(())
+        }
+        Command::Revoke { config, recovery_key } => {
+            let config = Config::load(&config)?;
+            let r = linli_node::rotation::revoke(&config, &recovery_key).await?;
+            println!(
+                "revoked the signing key of {} at seq {}; new key installed in {}",
+                r.community,
+                r.seq,
+                config.signing_key_file.display()
+            );
             Ok(())
         }
         Command::MerchantInit { home, dir, genesis, http, full_nodes, min_witnesses } => {

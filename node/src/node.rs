@@ -128,11 +128,6 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
     if genesis.community(&config.community).is_none() {
         return Err(NodeError::NotInGenesis(config.community.clone()));
     }
-    let key = keyfile::read_key(&config.signing_key_file).map_err(|e| NodeError::File {
-        what: "signing key",
-        path: config.signing_key_file.display().to_string(),
-        reason: e.to_string(),
-    })?;
     let token = keyfile::read_secret(&config.operator_token_file).map_err(|e| NodeError::File {
         what: "operator token",
         path: config.operator_token_file.display().to_string(),
@@ -153,14 +148,25 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         .await
         .map_err(|e| NodeError::Io(std::io::Error::other(e)))??
     };
-    let in_force = state.ledgers.get(&config.community).map(|l| l.key).unwrap_or_default();
-    if key.public() != in_force {
-        return Err(NodeError::WrongKey {
-            community: config.community.clone(),
-            expected: in_force.to_hex(),
-            actual: key.public().to_hex(),
-        });
-    }
+    let (in_force, size) = state.ledgers.get(&config.community).map(|l| (l.key, l.next_seq)).unwrap_or_default();
+    let key_error = |e: crate::keyfile::KeyFileError| NodeError::File {
+        what: "signing key",
+        path: config.signing_key_file.display().to_string(),
+        reason: e.to_string(),
+    };
+    let key = match crate::rotation::key_in_force(&config.signing_key_file, &in_force, size.saturating_sub(1))
+        .map_err(key_error)?
+    {
+        Some(k) => k,
+        None => {
+            let actual = keyfile::read_key(&config.signing_key_file).map_err(key_error)?.public();
+            return Err(NodeError::WrongKey {
+                community: config.community.clone(),
+                expected: in_force.to_hex(),
+                actual: actual.to_hex(),
+            });
+        }
+    };
     let shutdown = CancellationToken::new();
     let (outbox_tx, outbox_rx) = tokio::sync::mpsc::channel(sequencer::QUEUE_DEPTH);
     let outbox = config.p2p_listen.as_ref().map(|_| outbox_tx);
@@ -215,6 +221,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         store: store.clone(),
         sequencer: sequencer.clone(),
         operator_token: Arc::new(token),
+        signing_key_file: Arc::new(config.signing_key_file.clone()),
     };
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await

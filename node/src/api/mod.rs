@@ -33,6 +33,8 @@ pub struct AppState {
     pub store: Store,
     pub sequencer: SequencerHandle,
     pub operator_token: Arc<String>,
+    /// Where the community key lives (a rotation replaces it).
+    pub signing_key_file: Arc<std::path::PathBuf>,
 }
 
 /// A JSON error response.
@@ -175,6 +177,8 @@ pub async fn blocking<T: Send + 'static>(
         operator::award,
         operator::set_exposure_limit,
         operator::clearing,
+        operator::rotate_key,
+        operator::replace_key,
         operator::checkpoint,
         resident::redeem,
         resident::pay,
@@ -208,6 +212,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/awards", post(operator::award))
         .route("/v1/operator/exposure-limits", post(operator::set_exposure_limit))
         .route("/v1/operator/clearings", post(operator::clearing))
+        .route("/v1/operator/rotate-key", post(operator::rotate_key))
+        .route("/v1/operator/replace-key", post(operator::replace_key))
         .route("/v1/operator/checkpoints", post(operator::checkpoint))
         .route("/v1/redeem", post(resident::redeem))
         .route("/v1/pay", post(resident::pay))

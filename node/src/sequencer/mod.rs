@@ -45,6 +45,12 @@ pub enum Draft {
     Settle(Signed<SettlementRequest>),
     /// A clearing with `counterparty`: the node derives every figure from both ledgers.
     Clearing { counterparty: CommunityId },
+    /// Rotate the community key: the entry is signed by the key in force, `new` signs
+    /// (community, seq); from the next seq on the node signs with `new`.
+    RotateKey { new: Box<Keypair> },
+    /// Revoke the key in force (compromised): the entry is signed by the offline `recovery`
+    /// key; from the next seq on the node signs with `new`.
+    RevokeKey { recovery: Box<Keypair>, new: Box<Keypair> },
 }
 
 /// The answer to a sequenced request.
@@ -155,6 +161,8 @@ fn now_ms() -> u64 {
 }
 
 struct Sequencer {
+    /// The key in force before a rotation in the current group (restored if the write fails).
+    previous_key: Option<Keypair>,
     outbox: Option<mpsc::Sender<GossipMessage>>,
     community: CommunityId,
     genesis: Genesis,
@@ -176,7 +184,7 @@ pub fn spawn(
 ) -> std::io::Result<(SequencerHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let genesis_hash = genesis.hash();
-    let mut seq = Sequencer { outbox, community, genesis, genesis_hash, key, store, state };
+    let mut seq = Sequencer { previous_key: None, outbox, community, genesis, genesis_hash, key, store, state };
     let join = std::thread::Builder::new().name("linli-sequencer".into()).spawn(move || seq.run(rx))?;
     Ok((SequencerHandle { tx }, join))
 }
@@ -245,6 +253,7 @@ impl Sequencer {
                 }
                 return;
             }
+            self.previous_key = None;
             if let Some(outbox) = &self.outbox {
                 for (e, _) in batch.entries.iter().filter(|(e, _)| e.entry.community == self.community) {
                     // A full outbox only delays gossip: peers catch up by sync.
@@ -280,6 +289,9 @@ impl Sequencer {
     /// A failed write: nothing of the group is durable. Answer with the error and reload the
     /// state from the store, which still holds the last durable group.
     fn fail_group(&mut self, waiting: Vec<(Reply, Result<Receipt, SubmitError>)>, e: &StoreError) {
+        if let Some(key) = self.previous_key.take() {
+            self.key = key; // the rotation was not written
+        }
         tracing::error!(error = %e, "store write failed; reloading state from disk");
         for (reply, result) in waiting {
             let answer = match result {
@@ -308,6 +320,14 @@ impl Sequencer {
         let ledger = self.state.ledgers.get(&self.community).cloned().ok_or_else(|| {
             self.reject(0, "unknown", Rejection::UnknownCommunity { community: self.community.clone() })
         })?;
+        let (draft, key_change) = match draft {
+            Draft::RotateKey { new } => (Draft::Body(self.rotation(&new, ledger.next_seq, None)), Some((new, None))),
+            Draft::RevokeKey { recovery, new } => {
+                let body = self.rotation(&new, ledger.next_seq, Some(ledger.key));
+                (Draft::Body(body), Some((new, Some(recovery))))
+            }
+            other => (other, None),
+        };
         let body = self.complete(draft, ledger.next_seq)?;
         if let Some(original) = self.original_of(&body, batch)? {
             return Ok(original);
@@ -316,8 +336,12 @@ impl Sequencer {
         let entry =
             Entry { community: self.community.clone(), seq: ledger.next_seq, prev_hash: ledger.head, time_ms, body };
         let kind = entry.body.kind();
-        let signed = SignedEntry::sign(entry, &self.key, &self.genesis_hash);
-        let verified = verify_entry(&self.genesis_hash, signed, self.key.public())
+        let signer = match &key_change {
+            Some((_, Some(recovery))) => recovery.as_ref(),
+            _ => &self.key,
+        };
+        let signed = SignedEntry::sign(entry, signer, &self.genesis_hash);
+        let verified = verify_entry(&self.genesis_hash, signed, signer.public())
             .map_err(|e| self.reject(ledger.next_seq, kind, Rejection::Signature(Box::new(e))))?;
         let changes = self
             .state
@@ -325,6 +349,11 @@ impl Sequencer {
             .map_err(|e| SubmitError::Rejected(Box::new(e)))?;
         self.state.commit(changes.clone());
         batch.changes.extend(changes);
+        if let Some((new, _)) = key_change {
+            // From the next seq on, only the new key signs.
+            let old = std::mem::replace(&mut self.key, *new);
+            self.previous_key.get_or_insert(old);
+        }
         let hash = verified.hash();
         let signed = verified.into_signed();
         batch.entries.push((signed.clone(), hash));
@@ -363,6 +392,20 @@ impl Sequencer {
         if let Err(e) = self.sequence(Draft::Body(body), batch) {
             tracing::warn!(source = ?signed.entry_ref(&self.genesis_hash), error = %e,
                 "recording a payment's credit or a time-bank fulfilment failed; it stays in flight");
+        }
+    }
+
+    /// The body of a key rotation (or, naming the revoked key, a revocation) to `new` at `seq`.
+    fn rotation(&self, new: &Keypair, seq: u64, revoked: Option<linli_protocol::PublicKey>) -> Body {
+        let message = linli_protocol::body::rotation_message(&self.community, seq);
+        let new_key_signature = new.sign("rotate-key", &self.genesis_hash, &message);
+        match revoked {
+            None => Body::RotateKey(linli_protocol::body::RotateKey { new_key: new.public(), new_key_signature }),
+            Some(revoked_key) => Body::RevokeKey(linli_protocol::body::RevokeKey {
+                revoked_key,
+                new_key: new.public(),
+                new_key_signature,
+            }),
         }
     }
 
@@ -409,6 +452,11 @@ impl Sequencer {
         match draft {
             Draft::Body(b) => Ok(b),
             Draft::Clearing { counterparty } => Ok(self.clearing(counterparty)),
+            Draft::RotateKey { .. } | Draft::RevokeKey { .. } => Err(self.reject(
+                seq,
+                "rotate-key",
+                Rejection::KeyRotation { reason: "a key change is sequenced directly" },
+            )),
             Draft::Pay(payment) => {
                 let p = &payment.payload;
                 // Admission policy (not a ledger rule): pay only merchants registered in their
