@@ -13,6 +13,7 @@ pub mod keyfile;
 pub mod merchant;
 pub mod network;
 pub mod node;
+pub mod repair;
 pub mod rotation;
 pub mod sequencer;
 pub mod store;

@@ -91,6 +91,12 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Repair a damaged store (node stopped): cut damaged peer ledgers back to their last good
+    /// entry and rebuild the state; the node re-fetches the rest from its peers when it starts.
+    Repair {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Revoke the community's compromised signing key with the offline recovery key (node
     /// stopped): appends a RevokeKey entry and installs a new signing key.
     Revoke {
@@ -255,6 +261,17 @@ async fn main() -> Result<()> {
             println!("linli-node {} listening on http://{}", config.community, node.http_addr);
             terminated().await?;
             node.stop().await;
+            Ok(())
+        }
+        Command::Repair { config } => {
+            let config = Config::load(&config)?;
+            let g = linli_node::node::read_genesis(&config.genesis_file)?;
+            let store = linli_node::store::Store::open(&config.data_dir, &g)?;
+            let report = linli_node::repair::repair(&store, &g, &config.community)?;
+            for (c, kept, before, why) in &report.cut {
+                println!("{c}: kept {kept} of {before} entries (seq {kept}: {why}); peers will restore the rest");
+            }
+            println!("store repaired: {} entries verified and kept", report.entries_kept);
             Ok(())
         }
         Command::Revoke { config, recovery_key } => {
