@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod keyfile;
 pub mod merchant;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod repair;

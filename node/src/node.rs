@@ -6,6 +6,7 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::keyfile;
+use crate::metrics::Metrics;
 use crate::sequencer::{self, SequencerHandle};
 use crate::store::{Store, StoreError};
 use linli_protocol::replay::{replay, ReplayError};
@@ -100,6 +101,7 @@ pub struct RunningNode {
     pub network: Option<crate::network::NetworkHandle>,
     pub sequencer: SequencerHandle,
     pub store: Store,
+    pub metrics: Metrics,
     pub shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -168,10 +170,18 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         }
     };
     let shutdown = CancellationToken::new();
+    let metrics = Metrics::new();
     let (outbox_tx, outbox_rx) = tokio::sync::mpsc::channel(sequencer::QUEUE_DEPTH);
     let outbox = config.p2p_listen.as_ref().map(|_| outbox_tx);
-    let (sequencer, sequencer_thread) =
-        sequencer::spawn(config.community.clone(), genesis.clone(), key, store.clone(), state, outbox)?;
+    let (sequencer, sequencer_thread) = sequencer::spawn(
+        config.community.clone(),
+        genesis.clone(),
+        key,
+        store.clone(),
+        state,
+        outbox,
+        metrics.clone(),
+    )?;
     let mut tasks = Vec::new();
     let mut network = None;
     let (checkpoint_soon, checkpoint_requests) = tokio::sync::mpsc::channel(1);
@@ -194,6 +204,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
                 outbox_rx,
                 checkpoint_soon.clone(),
                 shutdown.clone(),
+                metrics.clone(),
             )
             .await
             .map(|(addr, handle, task)| {
@@ -222,6 +233,8 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         sequencer: sequencer.clone(),
         operator_token: Arc::new(token),
         signing_key_file: Arc::new(config.signing_key_file.clone()),
+        metrics: metrics.clone(),
+        disclosure: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
@@ -233,7 +246,18 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
     });
     tracing::info!(community = %config.community, %http_addr, "community node serving");
-    Ok(RunningNode { http_addr, p2p_addr, network, sequencer, store, shutdown, server, tasks, sequencer_thread })
+    Ok(RunningNode {
+        http_addr,
+        p2p_addr,
+        network,
+        sequencer,
+        store,
+        metrics,
+        shutdown,
+        server,
+        tasks,
+        sequencer_thread,
+    })
 }
 
 /// How long an on-demand checkpoint waits for more entries to cover (light nodes waiting on

@@ -115,7 +115,15 @@ pub async fn revoke(config: &Config, recovery_key_file: &Path) -> Result<Receipt
     let placeholder = Keypair::generate();
     let new = prepare_next_key(&config.signing_key_file)
         .map_err(|e| file_error("signing key", &config.signing_key_file, e))?;
-    let (handle, thread) = sequencer::spawn(config.community.clone(), genesis, placeholder, store, state, None)?;
+    let (handle, thread) = sequencer::spawn(
+        config.community.clone(),
+        genesis,
+        placeholder,
+        store,
+        state,
+        None,
+        crate::metrics::Metrics::new(),
+    )?;
     let receipt = handle
         .submit(Draft::RevokeKey { recovery: Box::new(recovery), new: Box::new(new) })
         .await

@@ -505,11 +505,16 @@ impl Store {
 
     /// Approximate on-disk size of each column family, in bytes (for metrics).
     pub fn sizes(&self) -> Vec<(&'static str, u64)> {
+        self.cf_property("rocksdb.total-sst-files-size")
+    }
+
+    /// An integer RocksDB property (e.g. `rocksdb.estimate-num-keys`) of each column family.
+    pub fn cf_property(&self, property: &str) -> Vec<(&'static str, u64)> {
         Column::ALL
             .iter()
             .filter_map(|c| {
                 let cf = self.db.cf_handle(c.name())?;
-                let n = self.db.property_int_value_cf(cf, "rocksdb.total-sst-files-size").ok().flatten()?;
+                let n = self.db.property_int_value_cf(cf, property).ok().flatten()?;
                 Some((c.name(), n))
             })
             .collect()

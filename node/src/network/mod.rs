@@ -13,6 +13,7 @@ pub(crate) mod codec;
 pub mod messages;
 mod serve;
 
+use crate::metrics::Metrics;
 use crate::sequencer::SequencerHandle;
 use crate::store::Store;
 use codec::{SyncCodec, SYNC_PROTOCOL};
@@ -130,6 +131,9 @@ struct EventLoop {
     /// Which peer runs which community's node (from identify), for forwarding submissions.
     community_peers: BTreeMap<CommunityId, PeerId>,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// When each of this node's own sync requests was sent (for the latency histogram).
+    sent: HashMap<OutboundRequestId, std::time::Instant>,
+    metrics: Metrics,
     internal_tx: mpsc::Sender<Internal>,
     protocol_version: String,
 }
@@ -146,6 +150,7 @@ pub async fn spawn(
     outbox: mpsc::Receiver<GossipMessage>,
     checkpoint_soon: mpsc::Sender<()>,
     shutdown: CancellationToken,
+    metrics: Metrics,
 ) -> Result<(Multiaddr, NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
     let listen: Multiaddr = config
         .listen
@@ -241,6 +246,8 @@ pub async fn spawn(
         peers: BTreeSet::new(),
         community_peers: BTreeMap::new(),
         pending: HashMap::new(),
+        sent: HashMap::new(),
+        metrics,
         internal_tx,
         protocol_version,
     };
@@ -300,6 +307,7 @@ impl EventLoop {
                     Control::Block(p) => {
                         self.swarm.behaviour_mut().blocked.block_peer(p);
                         self.peers.remove(&p);
+                        self.metrics.set_peers(self.peers.len());
                     }
                     Control::Unblock(p) => {
                         self.swarm.behaviour_mut().blocked.unblock_peer(p);
@@ -340,6 +348,7 @@ impl EventLoop {
     fn request(&mut self, peer: PeerId, request: SyncRequest) {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request.clone());
         self.pending.insert(id, Pending::Sync(request));
+        self.sent.insert(id, std::time::Instant::now());
     }
 
     fn on_internal(&mut self, work: Internal) {
@@ -407,11 +416,22 @@ impl EventLoop {
                 match message {
                     request_response::Message::Request { request, channel, .. } => self.serve(request, channel),
                     request_response::Message::Response { request_id, response } => {
+                        let sent = self.sent.remove(&request_id);
                         match self.pending.remove(&request_id) {
                             Some(Pending::Forward(channel)) => {
                                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                             }
-                            Some(Pending::Sync(request)) => self.on_response(peer, Some(request), response),
+                            Some(Pending::Sync(request)) => {
+                                if let Some(sent) = sent {
+                                    let kind = match request {
+                                        SyncRequest::Head(_) => "head",
+                                        SyncRequest::Range { .. } => "range",
+                                        _ => "other",
+                                    };
+                                    self.metrics.sync_answered(kind, sent.elapsed());
+                                }
+                                self.on_response(peer, Some(request), response)
+                            }
                             None => self.on_response(peer, None, response),
                         }
                     }
@@ -422,6 +442,7 @@ impl EventLoop {
                 error,
                 ..
             })) => {
+                self.sent.remove(&request_id);
                 if let Some(Pending::Forward(channel)) = self.pending.remove(&request_id) {
                     let response = SyncResponse::Error(format!("the home community's node did not answer: {error}"));
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
@@ -429,6 +450,7 @@ impl EventLoop {
             }
             _ => {}
         }
+        self.metrics.set_peers(self.peers.len());
     }
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
@@ -480,6 +502,7 @@ impl EventLoop {
                 return;
             }
         };
+        let (metrics, sequenced_ms) = (self.metrics.clone(), entry.entry.time_ms);
         tokio::spawn(async move {
             let acceptance = match sequencer.ingest(vec![*entry]).await {
                 Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
@@ -495,6 +518,7 @@ impl EventLoop {
                         // Held back, or already known (a replay): not relayed, not penalised.
                         MessageAcceptance::Ignore
                     } else {
+                        metrics.gossip_accepted(crate::sequencer::now_ms().saturating_sub(sequenced_ms));
                         MessageAcceptance::Accept
                     }
                 }

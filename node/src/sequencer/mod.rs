@@ -11,6 +11,7 @@
 mod peers;
 pub use peers::CheckpointVerdict;
 
+use crate::metrics::{Metrics, Origin};
 use crate::network::messages::GossipMessage;
 use crate::store::{Batch, Store, StoreError};
 use linli_protocol::body::{Award, Body, PayEntry, Payment, SettleEntry, SettlementRequest, Signed};
@@ -156,7 +157,8 @@ impl SequencerHandle {
     }
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (entries' clock).
+pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -164,6 +166,7 @@ struct Sequencer {
     /// The key in force before a rotation in the current group (restored if the write fails).
     previous_key: Option<Keypair>,
     outbox: Option<mpsc::Sender<GossipMessage>>,
+    metrics: Metrics,
     community: CommunityId,
     genesis: Genesis,
     genesis_hash: Hash,
@@ -181,10 +184,12 @@ pub fn spawn(
     store: Store,
     state: State,
     outbox: Option<mpsc::Sender<GossipMessage>>,
+    metrics: Metrics,
 ) -> std::io::Result<(SequencerHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let genesis_hash = genesis.hash();
-    let mut seq = Sequencer { previous_key: None, outbox, community, genesis, genesis_hash, key, store, state };
+    let mut seq =
+        Sequencer { previous_key: None, outbox, metrics, community, genesis, genesis_hash, key, store, state };
     let join = std::thread::Builder::new().name("linli-sequencer".into()).spawn(move || seq.run(rx))?;
     Ok((SequencerHandle { tx }, join))
 }
@@ -236,6 +241,11 @@ impl Sequencer {
                 }
             }
         }
+        for (_, result) in &waiting {
+            if let Err(SubmitError::Rejected(r)) = result {
+                self.metrics.rejected(r.rejection.rule(), Origin::Local);
+            }
+        }
         if !batch.entries.is_empty()
             || !batch.alerts.is_empty()
             || !batch.changes.is_empty()
@@ -254,6 +264,12 @@ impl Sequencer {
                 return;
             }
             self.previous_key = None;
+            for (e, _) in &batch.entries {
+                match &e.entry.community {
+                    c if *c == self.community => self.metrics.appended(1),
+                    c => self.metrics.received(c.as_str(), 1),
+                }
+            }
             if let Some(outbox) = &self.outbox {
                 for (e, _) in batch.entries.iter().filter(|(e, _)| e.entry.community == self.community) {
                     // A full outbox only delays gossip: peers catch up by sync.

@@ -3,6 +3,7 @@
 //! merge cosignatures, cosign when this node holds the same prefix, gossip).
 
 use super::{now_ms, IngestOutcome, Sequencer};
+use crate::metrics::Origin;
 use crate::network::messages::GossipMessage;
 use crate::store::Batch;
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
@@ -54,6 +55,7 @@ impl Sequencer {
             let verified = match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
                 Ok(v) => v,
                 Err((prefix, e)) => {
+                    self.metrics.rejected("signature", Origin::Peer);
                     outcome.rejected.get_or_insert(e.to_string());
                     prefix
                 }
@@ -77,6 +79,7 @@ impl Sequencer {
                         break;
                     }
                     Err(e) => {
+                        self.metrics.rejected(e.rejection.rule(), Origin::Peer);
                         outcome.rejected.get_or_insert(e.to_string());
                         break;
                     }

@@ -2,6 +2,8 @@
 //! directory, either in-process or as a child process of the real binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+
 use linli_node::config::{Config, ConfigFile};
 use linli_node::keyfile;
 use linli_protocol::testkit;
