@@ -377,6 +377,11 @@ impl GossipPeer {
         *self.swarm.local_peer_id()
     }
 
+    /// Whether the node still keeps a connection with this peer.
+    pub fn connected(&self) -> bool {
+        self.swarm.connected_peers().next().is_some()
+    }
+
     /// Publish bytes on the topic (false if gossipsub refused to send them).
     pub fn publish(&mut self, bytes: Vec<u8>) -> bool {
         let topic = self.topic.clone();

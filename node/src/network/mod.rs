@@ -85,6 +85,11 @@ impl NetworkHandle {
     }
 }
 
+/// A peer scored below this (several invalid messages: each costs -100 x count^2) is banned.
+const BAN_SCORE: f64 = -500.0;
+/// How long a ban lasts.
+const BAN_DURATION: Duration = Duration::from_secs(300);
+
 /// Identify's agent version of a community node: `linli-node/<community>`.
 const NODE_AGENT: &str = "linli-node/";
 
@@ -130,6 +135,8 @@ struct EventLoop {
     peers: BTreeSet<PeerId>,
     /// Which peer runs which community's node (from identify), for forwarding submissions.
     community_peers: BTreeMap<CommunityId, PeerId>,
+    /// Peers banned for invalid gossip, and since when.
+    banned: HashMap<PeerId, std::time::Instant>,
     pending: HashMap<OutboundRequestId, Pending>,
     /// When each of this node's own sync requests was sent (for the latency histogram).
     sent: HashMap<OutboundRequestId, std::time::Instant>,
@@ -245,6 +252,7 @@ pub async fn spawn(
         connected_addresses: BTreeSet::new(),
         peers: BTreeSet::new(),
         community_peers: BTreeMap::new(),
+        banned: HashMap::new(),
         pending: HashMap::new(),
         sent: HashMap::new(),
         metrics,
@@ -332,6 +340,7 @@ impl EventLoop {
     }
 
     fn on_tick(&mut self) {
+        self.ban_abusers();
         for addr in self.dial_addresses.clone() {
             if !self.connected_addresses.contains(&addr) {
                 let _ = self.swarm.dial(addr);
@@ -341,6 +350,37 @@ impl EventLoop {
         for peer in peers {
             for c in self.followed.clone() {
                 self.request(peer, SyncRequest::Head(c));
+            }
+        }
+    }
+
+    /// Disconnect and refuse, for [`BAN_DURATION`], peers whose gossip score fell below
+    /// [`BAN_SCORE`] (they kept sending invalid messages); lift expired bans.
+    fn ban_abusers(&mut self) {
+        let now = std::time::Instant::now();
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) > BAN_DURATION)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in expired {
+            self.banned.remove(&p);
+            self.swarm.behaviour_mut().blocked.unblock_peer(p);
+        }
+        let abusers: Vec<(PeerId, f64)> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter_map(|(p, _)| Some((*p, self.swarm.behaviour().gossipsub.peer_score(p)?)))
+            .filter(|(_, score)| *score < BAN_SCORE)
+            .collect();
+        for (p, score) in abusers {
+            if self.banned.insert(p, now).is_none() {
+                tracing::warn!(peer = %p, score, "peer keeps sending invalid messages: disconnected and refused");
+                self.swarm.behaviour_mut().blocked.block_peer(p);
+                self.peers.remove(&p);
             }
         }
     }
