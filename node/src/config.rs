@@ -10,6 +10,7 @@
 //! p2p_listen = "/ip4/127.0.0.1/tcp/4101"
 //! checkpoint_interval_ms = 2000
 //! follow = ["district:futian", "shatou"]   # optional; default: every community
+//! mdns = false                               # optional; also find peers on the LAN
 //! ```
 
 use linli_protocol::CommunityId;
@@ -42,6 +43,9 @@ pub struct ConfigFile {
     /// Ledgers to replicate: community ids and/or `district:NAME`; absent = every community.
     #[serde(default)]
     pub follow: Option<Vec<String>>,
+    /// Also discover peers on the local network with mDNS.
+    #[serde(default)]
+    pub mdns: bool,
 }
 
 fn default_checkpoint_interval() -> u64 {
@@ -61,6 +65,7 @@ pub struct Config {
     pub checkpoint_interval_ms: u64,
     /// `None`: follow every community of the genesis.
     pub follow: Option<Vec<String>>,
+    pub mdns: bool,
 }
 
 impl Config {
@@ -113,6 +118,7 @@ impl Config {
             p2p_listen: file.p2p_listen,
             checkpoint_interval_ms: file.checkpoint_interval_ms,
             follow: file.follow,
+            mdns: file.mdns,
         })
     }
 }
@@ -132,6 +138,7 @@ mod tests {
             p2p_listen: None,
             checkpoint_interval_ms: 2000,
             follow: None,
+            mdns: false,
         }
     }
 

@@ -91,6 +91,20 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Repair a damaged store (node stopped): cut damaged peer ledgers back to their last good
+    /// entry and rebuild the state; the node re-fetches the rest from its peers when it starts.
+    Repair {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Revoke the community's compromised signing key with the offline recovery key (node
+    /// stopped): appends a RevokeKey entry and installs a new signing key.
+    Revoke {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        recovery_key: PathBuf,
+    },
 }
 
 fn merchant_init(
@@ -179,6 +193,7 @@ fn init(
         p2p_listen: Some(p2p),
         checkpoint_interval_ms: 2000,
         follow: None,
+        mdns: false,
     };
     std::fs::write(dir.join("node.toml"), toml::to_string_pretty(&cfg)?)?;
     println!("created {}/node.toml (config), member.toml (public info for the genesis)", dir.display());
@@ -246,6 +261,28 @@ async fn main() -> Result<()> {
             println!("linli-node {} listening on http://{}", config.community, node.http_addr);
             terminated().await?;
             node.stop().await;
+            Ok(())
+        }
+        Command::Repair { config } => {
+            let config = Config::load(&config)?;
+            let g = linli_node::node::read_genesis(&config.genesis_file)?;
+            let store = linli_node::store::Store::open(&config.data_dir, &g)?;
+            let report = linli_node::repair::repair(&store, &g, &config.community)?;
+            for (c, kept, before, why) in &report.cut {
+                println!("{c}: kept {kept} of {before} entries (seq {kept}: {why}); peers will restore the rest");
+            }
+            println!("store repaired: {} entries verified and kept", report.entries_kept);
+            Ok(())
+        }
+        Command::Revoke { config, recovery_key } => {
+            let config = Config::load(&config)?;
+            let r = linli_node::rotation::revoke(&config, &recovery_key).await?;
+            println!(
+                "revoked the signing key of {} at seq {}; new key installed in {}",
+                r.community,
+                r.seq,
+                config.signing_key_file.display()
+            );
             Ok(())
         }
         Command::MerchantInit { home, dir, genesis, http, full_nodes, min_witnesses } => {

@@ -6,6 +6,7 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::keyfile;
+use crate::metrics::Metrics;
 use crate::sequencer::{self, SequencerHandle};
 use crate::store::{Store, StoreError};
 use linli_protocol::replay::{replay, ReplayError};
@@ -100,6 +101,7 @@ pub struct RunningNode {
     pub network: Option<crate::network::NetworkHandle>,
     pub sequencer: SequencerHandle,
     pub store: Store,
+    pub metrics: Metrics,
     pub shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -128,11 +130,6 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
     if genesis.community(&config.community).is_none() {
         return Err(NodeError::NotInGenesis(config.community.clone()));
     }
-    let key = keyfile::read_key(&config.signing_key_file).map_err(|e| NodeError::File {
-        what: "signing key",
-        path: config.signing_key_file.display().to_string(),
-        reason: e.to_string(),
-    })?;
     let token = keyfile::read_secret(&config.operator_token_file).map_err(|e| NodeError::File {
         what: "operator token",
         path: config.operator_token_file.display().to_string(),
@@ -153,19 +150,38 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         .await
         .map_err(|e| NodeError::Io(std::io::Error::other(e)))??
     };
-    let in_force = state.ledgers.get(&config.community).map(|l| l.key).unwrap_or_default();
-    if key.public() != in_force {
-        return Err(NodeError::WrongKey {
-            community: config.community.clone(),
-            expected: in_force.to_hex(),
-            actual: key.public().to_hex(),
-        });
-    }
+    let (in_force, size) = state.ledgers.get(&config.community).map(|l| (l.key, l.next_seq)).unwrap_or_default();
+    let key_error = |e: crate::keyfile::KeyFileError| NodeError::File {
+        what: "signing key",
+        path: config.signing_key_file.display().to_string(),
+        reason: e.to_string(),
+    };
+    let key = match crate::rotation::key_in_force(&config.signing_key_file, &in_force, size.saturating_sub(1))
+        .map_err(key_error)?
+    {
+        Some(k) => k,
+        None => {
+            let actual = keyfile::read_key(&config.signing_key_file).map_err(key_error)?.public();
+            return Err(NodeError::WrongKey {
+                community: config.community.clone(),
+                expected: in_force.to_hex(),
+                actual: actual.to_hex(),
+            });
+        }
+    };
     let shutdown = CancellationToken::new();
+    let metrics = Metrics::new();
     let (outbox_tx, outbox_rx) = tokio::sync::mpsc::channel(sequencer::QUEUE_DEPTH);
     let outbox = config.p2p_listen.as_ref().map(|_| outbox_tx);
-    let (sequencer, sequencer_thread) =
-        sequencer::spawn(config.community.clone(), genesis.clone(), key, store.clone(), state, outbox)?;
+    let (sequencer, sequencer_thread) = sequencer::spawn(
+        config.community.clone(),
+        genesis.clone(),
+        key,
+        store.clone(),
+        state,
+        outbox,
+        metrics.clone(),
+    )?;
     let mut tasks = Vec::new();
     let mut network = None;
     let (checkpoint_soon, checkpoint_requests) = tokio::sync::mpsc::channel(1);
@@ -181,12 +197,14 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
                         path: "follow".into(),
                         reason,
                     })?,
+                    mdns: config.mdns,
                 },
                 sequencer.clone(),
                 store.clone(),
                 outbox_rx,
                 checkpoint_soon.clone(),
                 shutdown.clone(),
+                metrics.clone(),
             )
             .await
             .map(|(addr, handle, task)| {
@@ -214,6 +232,9 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         store: store.clone(),
         sequencer: sequencer.clone(),
         operator_token: Arc::new(token),
+        signing_key_file: Arc::new(config.signing_key_file.clone()),
+        metrics: metrics.clone(),
+        disclosure: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
@@ -225,7 +246,18 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
     });
     tracing::info!(community = %config.community, %http_addr, "community node serving");
-    Ok(RunningNode { http_addr, p2p_addr, network, sequencer, store, shutdown, server, tasks, sequencer_thread })
+    Ok(RunningNode {
+        http_addr,
+        p2p_addr,
+        network,
+        sequencer,
+        store,
+        metrics,
+        shutdown,
+        server,
+        tasks,
+        sequencer_thread,
+    })
 }
 
 /// How long an on-demand checkpoint waits for more entries to cover (light nodes waiting on

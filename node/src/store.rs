@@ -405,6 +405,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Repair: drop the entries of each `(community, from, to)` range (and checkpoints beyond
+    /// `from`), and replace the whole derived state with `state`, in one synced batch.
+    pub fn truncate_and_rebuild(&self, cuts: &[(CommunityId, u64, u64)], state: &State) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        let (entries, leaves, by_hash) =
+            (self.cf(Column::Entries)?, self.cf(Column::Leaves)?, self.cf(Column::ByHash)?);
+        let checkpoints = self.cf(Column::Checkpoints)?;
+        for (c, from, to) in cuts {
+            for seq in *from..*to {
+                let key = position_key(c, seq);
+                if let Ok(Some(h)) = self.db.get_cf(leaves, &key) {
+                    b.delete_cf(by_hash, h);
+                }
+                b.delete_cf(entries, &key);
+                b.delete_cf(leaves, &key);
+            }
+            b.delete_range_cf(checkpoints, position_key(c, from.saturating_add(1)), position_key(c, u64::MAX));
+        }
+        let cf = self.cf(Column::State)?;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (k, _) = item?;
+            b.delete_cf(cf, k);
+        }
+        for c in state.to_changes() {
+            b.put_cf(cf, encoding::encode(&c.key()), encoding::encode(&c));
+        }
+        self.write(b)
+    }
+
     /// Up to `limit` stored checkpoints of a community that cover entry `seq` (size > seq),
     /// smallest first.
     pub fn checkpoints_covering(
@@ -476,11 +505,16 @@ impl Store {
 
     /// Approximate on-disk size of each column family, in bytes (for metrics).
     pub fn sizes(&self) -> Vec<(&'static str, u64)> {
+        self.cf_property("rocksdb.total-sst-files-size")
+    }
+
+    /// An integer RocksDB property (e.g. `rocksdb.estimate-num-keys`) of each column family.
+    pub fn cf_property(&self, property: &str) -> Vec<(&'static str, u64)> {
         Column::ALL
             .iter()
             .filter_map(|c| {
                 let cf = self.db.cf_handle(c.name())?;
-                let n = self.db.property_int_value_cf(cf, "rocksdb.total-sst-files-size").ok().flatten()?;
+                let n = self.db.property_int_value_cf(cf, property).ok().flatten()?;
                 Some((c.name(), n))
             })
             .collect()

@@ -98,6 +98,7 @@ impl Rig {
                 p2p_listen: Some(format!("/ip4/127.0.0.1/tcp/{p2p}")),
                 checkpoint_interval_ms: 1000,
                 follow: None,
+                mdns: false,
             };
             let config_path = dir.join("node.toml");
             std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
@@ -326,5 +327,82 @@ impl Rig {
     /// A resident's account as member `i` holds it.
     pub async fn account(&self, i: usize, community: &str, key_hex: &str) -> Value {
         self.get(i, &format!("/v1/accounts/{community}/{key_hex}")).await
+    }
+}
+
+/// A raw libp2p gossipsub peer that is not a Linli node: it can publish anything (garbage,
+/// forgeries, an equivocating community's entries) to the node it dials.
+pub struct GossipPeer {
+    pub swarm: libp2p::Swarm<libp2p::gossipsub::Behaviour>,
+    pub topic: libp2p::gossipsub::IdentTopic,
+}
+
+impl GossipPeer {
+    /// Dial member `i` and subscribe to the federation's topic `name` (`entries`, ...); returns
+    /// once the node has subscribed towards this peer.
+    pub async fn connect(rig: &Rig, i: usize, name: &str) -> GossipPeer {
+        use futures::StreamExt;
+        use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+        use libp2p::swarm::SwarmEvent;
+        use libp2p::{noise, tcp, yamux, Multiaddr};
+        let target: Multiaddr = rig.genesis.communities[i].p2p_addresses[0].parse().unwrap();
+        let topic = IdentTopic::new(format!("/linli/{}/{name}", rig.genesis_hash));
+        let config = gossipsub::ConfigBuilder::default()
+            .validation_mode(ValidationMode::Strict)
+            .max_transmit_size(1 << 20)
+            .heartbeat_interval(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|k| gossipsub::Behaviour::new(MessageAuthenticity::Signed(k.clone()), config).unwrap())
+            .unwrap()
+            .build();
+        swarm.behaviour_mut().subscribe(&topic).unwrap();
+        swarm.dial(target).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(20), swarm.select_next_some()).await.unwrap();
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) = ev {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the node never subscribed");
+        }
+        GossipPeer { swarm, topic }
+    }
+
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    /// Whether the node still keeps a connection with this peer.
+    pub fn connected(&self) -> bool {
+        self.swarm.connected_peers().next().is_some()
+    }
+
+    /// Publish bytes on the topic (false if gossipsub refused to send them).
+    pub fn publish(&mut self, bytes: Vec<u8>) -> bool {
+        let topic = self.topic.clone();
+        self.swarm.behaviour_mut().publish(topic, bytes).is_ok()
+    }
+
+    /// Publish, retrying while gossipsub has no peer to send to yet (up to 10 s).
+    pub async fn publish_when_ready(&mut self, bytes: Vec<u8>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.publish(bytes.clone()) {
+            assert!(Instant::now() < deadline, "gossipsub never had a peer to publish to");
+            self.drive(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Run the swarm for `d` (it must be driven for messages to leave).
+    pub async fn drive(&mut self, d: Duration) {
+        use futures::StreamExt;
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            let _ = tokio::time::timeout(Duration::from_millis(20), self.swarm.select_next_some()).await;
+        }
     }
 }

@@ -1,7 +1,11 @@
 //! Multi-node scenarios with real libp2p sockets on 127.0.0.1.
 #![allow(clippy::unwrap_used)]
 
+use linli_protocol::body::{Payment, Signed};
+use linli_protocol::testkit::key;
+use linli_protocol::CommunityId;
 use linli_tests::Rig;
+use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,6 +69,7 @@ async fn offline_node_catches_up_10000_entries() {
 /// node ends up holding a verifiable equivocation proof and quarantines the community.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equivocation_is_proven_on_every_honest_node() {
+    use linli_node::network::messages::GossipMessage;
     use linli_protocol::body::{Body, Enroll};
     use linli_protocol::checkpoint::EquivocationProof;
     use linli_protocol::testkit::key;
@@ -81,10 +86,16 @@ async fn equivocation_is_proven_on_every_honest_node() {
         let e = Entry { community: c3.clone(), seq: 0, prev_hash: Hash::ZERO, time_ms: 1, body };
         SignedEntry::sign(e, &evil, &rig.genesis_hash)
     };
+    // The equivocating community signs two entries at seq 0 and gossips one to each half: one
+    // peer of its own talks only to c0, another only to c2.
     let (a, b) = (fork("left"), fork("right"));
-    let oa = rig.members[0].node.as_ref().unwrap().sequencer.ingest(vec![a]).await.unwrap();
-    let ob = rig.members[2].node.as_ref().unwrap().sequencer.ingest(vec![b]).await.unwrap();
-    assert_eq!((oa.applied, ob.applied), (1, 1));
+    let mut left = linli_tests::GossipPeer::connect(&rig, 0, "entries").await;
+    let mut right = linli_tests::GossipPeer::connect(&rig, 2, "entries").await;
+    left.publish_when_ready(GossipMessage::Entry(Box::new(a)).to_bytes()).await;
+    right.publish_when_ready(GossipMessage::Entry(Box::new(b)).to_bytes()).await;
+    let drive = tokio::spawn(async move {
+        tokio::join!(left.drive(Duration::from_secs(5)), right.drive(Duration::from_secs(5)));
+    });
 
     let start = std::time::Instant::now();
     loop {
@@ -112,6 +123,7 @@ async fn equivocation_is_proven_on_every_honest_node() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("equivocation proven on all 3 honest nodes in {:?}", start.elapsed());
+    drive.abort();
     for i in 0..3 {
         rig.stop(i).await;
     }
@@ -190,6 +202,41 @@ async fn a_node_replicates_only_the_ledgers_it_follows() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let h = rig.heads(2).await;
     assert_eq!((h[0].1, h[1].1, h[2].1), (5, 0, 3), "node 2 replicated a ledger it does not follow: {h:?}");
+
+    // A followed ledger (c0) cites an entry of an unfollowed one (a payment at a merchant of c1
+    // cites c1's exposure limit): node 2 fetches c1's ledger on demand and stays in step.
+    rig.publish_default_rules(0).await;
+    rig.resident_with_100_points(0, "c0-hana", 1).await;
+    let merchant = key("c1-shop");
+    let (s, v) = rig
+        .post(1, "/v1/operator/merchants", json!({"merchant": merchant.public(), "name": "shop", "category": "food"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = rig.post(1, "/v1/operator/exposure-limits", json!({"issuer": "c0", "limit_fen": 10_000})).await;
+    assert_eq!(s, 200, "{v}");
+    rig.converge(&[0, 1], Duration::from_secs(30), |h| h[1].1 == 9).await;
+    let pay = Payment {
+        payer: key("c0-hana").public(),
+        merchant: merchant.public(),
+        merchant_community: CommunityId::new("c1").unwrap(),
+        points: 10,
+        price_fen: 100,
+        nonce: 1,
+        expiry_ms: u64::MAX,
+        genesis: rig.genesis_hash,
+    };
+    let (s, v) = rig.post(0, "/v1/pay", json!(Signed::sign(pay, &key("c0-hana"), &rig.genesis_hash))).await;
+    assert_eq!(s, 200, "{v}");
+    let start = std::time::Instant::now();
+    loop {
+        let (h0, h2) = (rig.heads(0).await, rig.heads(2).await);
+        if h2[0] == h0[0] && h2[1].1 > 0 {
+            eprintln!("cited ledger fetched on demand; followed ledger in step after {:?}", start.elapsed());
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "node 2 stalled on a cited entry: {h0:?} vs {h2:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for i in 0..3 {
         rig.stop(i).await;
     }

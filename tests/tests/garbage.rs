@@ -3,16 +3,12 @@
 //! drops below zero on the node it talks to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr};
 use linli_node::network::messages::GossipMessage;
 use linli_node::network::Control;
 use linli_protocol::body::{Body, Enroll};
 use linli_protocol::testkit::key;
 use linli_protocol::{CommunityId, Entry, Hash, SignedEntry};
-use linli_tests::Rig;
+use linli_tests::{GossipPeer, Rig};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,40 +17,8 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
     for i in 0..3 {
         rig.start(i).await;
     }
-    let target: Multiaddr = rig.genesis.communities[0].p2p_addresses[0].parse().unwrap();
-    let topic = IdentTopic::new(format!("/linli/{}/entries", rig.genesis_hash));
-
-    let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Strict)
-        .max_transmit_size(1 << 20)
-        .heartbeat_interval(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let mut attacker = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|k| {
-            gossipsub::Behaviour::<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>::new(
-                MessageAuthenticity::Signed(k.clone()),
-                config,
-            )
-            .unwrap()
-        })
-        .unwrap()
-        .build();
-    let attacker_id = *attacker.local_peer_id();
-    attacker.behaviour_mut().subscribe(&topic).unwrap();
-    attacker.dial(target).unwrap();
-    // Wait until the node has subscribed towards us.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ev = tokio::time::timeout(Duration::from_secs(20), attacker.select_next_some()).await.unwrap();
-        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) = ev {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the node never subscribed");
-    }
+    let mut attacker = GossipPeer::connect(&rig, 0, "entries").await;
+    let attacker_id = attacker.peer_id();
 
     // The attack: garbage bytes, an oversized message, entries signed by the wrong key, replays.
     let wrong = key("mallory");
@@ -72,11 +36,11 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
             0..=39 => forged(n),
             _ => vec![7u8; 100_000],
         };
-        if attacker.behaviour_mut().publish(topic.clone(), msg).is_ok() {
+        if attacker.publish(msg) {
             sent += 1;
         }
         // Drive the attacker's swarm a little between messages.
-        let _ = tokio::time::timeout(Duration::from_millis(5), attacker.select_next_some()).await;
+        attacker.drive(Duration::from_millis(5)).await;
     }
     assert!(sent > 30, "the attacker could not publish ({sent})");
 
@@ -84,7 +48,7 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
     let net = rig.members[0].node.as_ref().unwrap().network.clone().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let score = loop {
-        let _ = tokio::time::timeout(Duration::from_millis(50), attacker.select_next_some()).await;
+        attacker.drive(Duration::from_millis(50)).await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         net.control(Control::Score(attacker_id, tx)).await;
         let score = rx.await.unwrap();
@@ -97,10 +61,7 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
 
     // Honest traffic still converges, and nothing of the attack was stored (sizes are exact).
     let attack = tokio::spawn(async move {
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            let _ = tokio::time::timeout(Duration::from_millis(50), attacker.select_next_some()).await;
-        }
+        attacker.drive(Duration::from_secs(3)).await;
         attacker
     });
     for i in 0..3 {
@@ -114,16 +75,11 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
     for e in listed.as_array().unwrap() {
         let entry: SignedEntry = serde_json::from_value(e.clone()).unwrap();
         for _ in 0..5 {
-            let _ = attacker
-                .behaviour_mut()
-                .publish(topic.clone(), GossipMessage::Entry(Box::new(entry.clone())).to_bytes());
-            let _ = tokio::time::timeout(Duration::from_millis(5), attacker.select_next_some()).await;
+            attacker.publish(GossipMessage::Entry(Box::new(entry.clone())).to_bytes());
+            attacker.drive(Duration::from_millis(5)).await;
         }
     }
-    let end = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < end {
-        let _ = tokio::time::timeout(Duration::from_millis(50), attacker.select_next_some()).await;
-    }
+    attacker.drive(Duration::from_millis(1500)).await;
     rig.converge(&[0, 1, 2], Duration::from_secs(30), |h| h.iter().all(|(_, size, _)| *size == 10)).await;
     for i in 0..3 {
         rig.stop(i).await;

@@ -44,6 +44,7 @@ impl NodeFiles {
             p2p_listen: None,
             checkpoint_interval_ms: 3_600_000,
             follow: None,
+            mdns: false,
         };
         std::fs::write(dir.path().join("node.toml"), toml::to_string(&cfg).unwrap()).unwrap();
         let genesis_hash = genesis.hash();

@@ -4,10 +4,13 @@
 //! Every refusal is a 4xx with a JSON body `{"error": <rule or code>, "message": <what and
 //! where>}`; nothing refused is written. The OpenAPI description is served at `/openapi.json`.
 
+pub mod disclosure;
 mod operator;
+mod page;
 mod public;
 mod resident;
 
+use crate::metrics::Metrics;
 use crate::sequencer::{SequencerHandle, SubmitError};
 use crate::store::{Store, StoreError};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -33,6 +36,11 @@ pub struct AppState {
     pub store: Store,
     pub sequencer: SequencerHandle,
     pub operator_token: Arc<String>,
+    /// Where the community key lives (a rotation replaces it).
+    pub signing_key_file: Arc<std::path::PathBuf>,
+    pub metrics: Metrics,
+    /// Figures of the disclosure page folded from the own ledger so far.
+    pub disclosure: Arc<disclosure::DisclosureCache>,
 }
 
 /// A JSON error response.
@@ -175,6 +183,8 @@ pub async fn blocking<T: Send + 'static>(
         operator::award,
         operator::set_exposure_limit,
         operator::clearing,
+        operator::rotate_key,
+        operator::replace_key,
         operator::checkpoint,
         resident::redeem,
         resident::pay,
@@ -188,6 +198,7 @@ pub async fn blocking<T: Send + 'static>(
         public::inclusion_proof,
         public::consistency_proof,
         public::status,
+        disclosure::disclosure,
     ),
     components(schemas(ApiError))
 )]
@@ -197,9 +208,25 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// Prometheus text exposition of the node's metrics (RocksDB sizes read at scrape time).
+async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Result<Response, ApiError> {
+    let text = blocking(move || {
+        s.metrics.refresh_store(&s.store);
+        s.metrics.encode().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+    })
+    .await?;
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], text).into_response())
+}
+
 /// The full router.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/page/app.js", get(page::app_js))
+        .route("/page/style.css", get(page::style_css))
+        .route("/metrics", get(metrics))
+        .route("/v1/disclosure", get(disclosure::disclosure))
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/operator/residents", post(operator::enroll))
@@ -208,6 +235,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/awards", post(operator::award))
         .route("/v1/operator/exposure-limits", post(operator::set_exposure_limit))
         .route("/v1/operator/clearings", post(operator::clearing))
+        .route("/v1/operator/rotate-key", post(operator::rotate_key))
+        .route("/v1/operator/replace-key", post(operator::replace_key))
         .route("/v1/operator/checkpoints", post(operator::checkpoint))
         .route("/v1/redeem", post(resident::redeem))
         .route("/v1/pay", post(resident::pay))

@@ -1,5 +1,6 @@
 //! Operator calls (bearer token): enrol residents, register merchants, publish rules, award
-//! points, set exposure limits, record a clearing with another community, sign a checkpoint.
+//! points, set exposure limits, record a clearing with another community, rotate the community
+//! key, replace a resident's or merchant's lost key, sign a checkpoint.
 
 use super::{require_operator, ApiError, ApiJson, AppState};
 use crate::sequencer::{Draft, Receipt};
@@ -144,6 +145,38 @@ pub async fn clearing(
     ApiJson(r): ApiJson<ClearingRequest>,
 ) -> Result<Json<Receipt>, ApiError> {
     submit(&s, &headers, Draft::Clearing { counterparty: r.counterparty }).await
+}
+
+#[utoipa::path(post, path = "/v1/operator/rotate-key",
+    responses((status = 200, description = "Rotation sequenced: signed by the old and the new key; the node signs with the new key from now on"), (status = 401, body = ApiError)))]
+pub async fn rotate_key(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<Receipt>, ApiError> {
+    require_operator(&s, &headers)?;
+    crate::rotation::rotate(&s.sequencer, &s.signing_key_file)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "key-rotation", e.to_string()))
+}
+
+/// A resident or merchant lost their key: after the office's identity check, the account moves
+/// to `new_key` and `old_key` can no longer act.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceKeyRequest {
+    #[schema(value_type = String)]
+    pub old_key: PublicKey,
+    #[schema(value_type = String)]
+    pub new_key: PublicKey,
+}
+
+#[utoipa::path(post, path = "/v1/operator/replace-key", request_body = ReplaceKeyRequest,
+    responses((status = 200, description = "Account moved to the new key"), (status = 401, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub async fn replace_key(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(r): ApiJson<ReplaceKeyRequest>,
+) -> Result<Json<Receipt>, ApiError> {
+    let body = Body::ReplaceKey(linli_protocol::body::ReplaceKey { old_key: r.old_key, new_key: r.new_key });
+    submit(&s, &headers, Draft::Body(body)).await
 }
 
 #[utoipa::path(post, path = "/v1/operator/checkpoints",

@@ -13,6 +13,7 @@ pub(crate) mod codec;
 pub mod messages;
 mod serve;
 
+use crate::metrics::Metrics;
 use crate::sequencer::SequencerHandle;
 use crate::store::Store;
 use codec::{SyncCodec, SYNC_PROTOCOL};
@@ -37,6 +38,9 @@ pub struct NetworkConfig {
     pub community: CommunityId,
     /// Ledgers to replicate (others' gossip is ignored and never synced).
     pub followed: Vec<CommunityId>,
+    /// Also find peers on the local network with mDNS (a peer of another federation found this
+    /// way is refused like any other).
+    pub mdns: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,7 @@ struct Behaviour {
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+    mdns: libp2p::swarm::behaviour::toggle::Toggle<libp2p::mdns::tokio::Behaviour>,
 }
 
 /// Operator and test control of the network.
@@ -80,6 +85,11 @@ impl NetworkHandle {
     }
 }
 
+/// A peer scored below this (several invalid messages: each costs -100 x count^2) is banned.
+const BAN_SCORE: f64 = -500.0;
+/// How long a ban lasts.
+const BAN_DURATION: Duration = Duration::from_secs(300);
+
 /// Identify's agent version of a community node: `linli-node/<community>`.
 const NODE_AGENT: &str = "linli-node/";
 
@@ -93,9 +103,21 @@ enum Pending {
 
 /// Work finished off the loop, to be applied to the swarm.
 enum Internal {
-    Report { id: gossipsub::MessageId, source: PeerId, acceptance: MessageAcceptance },
-    Respond { channel: ResponseChannel<SyncResponse>, response: SyncResponse },
-    Request { peer: PeerId, request: SyncRequest },
+    Report {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    Respond {
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+    },
+    /// A followed ledger cites an entry of this ledger: replicate it too (on demand).
+    Follow(CommunityId),
 }
 
 struct EventLoop {
@@ -113,7 +135,12 @@ struct EventLoop {
     peers: BTreeSet<PeerId>,
     /// Which peer runs which community's node (from identify), for forwarding submissions.
     community_peers: BTreeMap<CommunityId, PeerId>,
+    /// Peers banned for invalid gossip, and since when.
+    banned: HashMap<PeerId, std::time::Instant>,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// When each of this node's own sync requests was sent (for the latency histogram).
+    sent: HashMap<OutboundRequestId, std::time::Instant>,
+    metrics: Metrics,
     internal_tx: mpsc::Sender<Internal>,
     protocol_version: String,
 }
@@ -130,6 +157,7 @@ pub async fn spawn(
     outbox: mpsc::Receiver<GossipMessage>,
     checkpoint_soon: mpsc::Sender<()>,
     shutdown: CancellationToken,
+    metrics: Metrics,
 ) -> Result<(Multiaddr, NetworkHandle, tokio::task::JoinHandle<()>), NetworkError> {
     let listen: Multiaddr = config
         .listen
@@ -165,6 +193,15 @@ pub async fn spawn(
                         .with_agent_version(format!("{NODE_AGENT}{}", config.community)),
                 ),
                 ping: ping::Behaviour::new(ping::Config::new()),
+                mdns: if config.mdns {
+                    Some(libp2p::mdns::tokio::Behaviour::new(
+                        libp2p::mdns::Config::default(),
+                        key.public().to_peer_id(),
+                    )?)
+                } else {
+                    None
+                }
+                .into(),
             })
         })
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
@@ -215,7 +252,10 @@ pub async fn spawn(
         connected_addresses: BTreeSet::new(),
         peers: BTreeSet::new(),
         community_peers: BTreeMap::new(),
+        banned: HashMap::new(),
         pending: HashMap::new(),
+        sent: HashMap::new(),
+        metrics,
         internal_tx,
         protocol_version,
     };
@@ -275,6 +315,7 @@ impl EventLoop {
                     Control::Block(p) => {
                         self.swarm.behaviour_mut().blocked.block_peer(p);
                         self.peers.remove(&p);
+                        self.metrics.set_peers(self.peers.len());
                     }
                     Control::Unblock(p) => {
                         self.swarm.behaviour_mut().blocked.unblock_peer(p);
@@ -299,6 +340,7 @@ impl EventLoop {
     }
 
     fn on_tick(&mut self) {
+        self.ban_abusers();
         for addr in self.dial_addresses.clone() {
             if !self.connected_addresses.contains(&addr) {
                 let _ = self.swarm.dial(addr);
@@ -312,9 +354,41 @@ impl EventLoop {
         }
     }
 
+    /// Disconnect and refuse, for [`BAN_DURATION`], peers whose gossip score fell below
+    /// [`BAN_SCORE`] (they kept sending invalid messages); lift expired bans.
+    fn ban_abusers(&mut self) {
+        let now = std::time::Instant::now();
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) > BAN_DURATION)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in expired {
+            self.banned.remove(&p);
+            self.swarm.behaviour_mut().blocked.unblock_peer(p);
+        }
+        let abusers: Vec<(PeerId, f64)> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter_map(|(p, _)| Some((*p, self.swarm.behaviour().gossipsub.peer_score(p)?)))
+            .filter(|(_, score)| *score < BAN_SCORE)
+            .collect();
+        for (p, score) in abusers {
+            if self.banned.insert(p, now).is_none() {
+                tracing::warn!(peer = %p, score, "peer keeps sending invalid messages: disconnected and refused");
+                self.swarm.behaviour_mut().blocked.block_peer(p);
+                self.peers.remove(&p);
+            }
+        }
+    }
+
     fn request(&mut self, peer: PeerId, request: SyncRequest) {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request.clone());
         self.pending.insert(id, Pending::Sync(request));
+        self.sent.insert(id, std::time::Instant::now());
     }
 
     fn on_internal(&mut self, work: Internal) {
@@ -326,6 +400,12 @@ impl EventLoop {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
             Internal::Request { peer, request } => self.request(peer, request),
+            Internal::Follow(c) => {
+                if c != self.server.community && !self.followed.contains(&c) {
+                    tracing::info!(community = %c, "a followed ledger cites this ledger: replicating it on demand");
+                    self.followed.push(c);
+                }
+            }
         }
     }
 
@@ -357,6 +437,14 @@ impl EventLoop {
                     self.community_peers.insert(c, peer_id);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    if !self.peers.contains(&peer) && !self.connected_addresses.contains(&addr) {
+                        tracing::info!(%peer, %addr, "peer found by mDNS; dialing");
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
@@ -368,11 +456,22 @@ impl EventLoop {
                 match message {
                     request_response::Message::Request { request, channel, .. } => self.serve(request, channel),
                     request_response::Message::Response { request_id, response } => {
+                        let sent = self.sent.remove(&request_id);
                         match self.pending.remove(&request_id) {
                             Some(Pending::Forward(channel)) => {
                                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                             }
-                            Some(Pending::Sync(request)) => self.on_response(peer, Some(request), response),
+                            Some(Pending::Sync(request)) => {
+                                if let Some(sent) = sent {
+                                    let kind = match request {
+                                        SyncRequest::Head(_) => "head",
+                                        SyncRequest::Range { .. } => "range",
+                                        _ => "other",
+                                    };
+                                    self.metrics.sync_answered(kind, sent.elapsed());
+                                }
+                                self.on_response(peer, Some(request), response)
+                            }
                             None => self.on_response(peer, None, response),
                         }
                     }
@@ -383,6 +482,7 @@ impl EventLoop {
                 error,
                 ..
             })) => {
+                self.sent.remove(&request_id);
                 if let Some(Pending::Forward(channel)) = self.pending.remove(&request_id) {
                     let response = SyncResponse::Error(format!("the home community's node did not answer: {error}"));
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
@@ -390,6 +490,7 @@ impl EventLoop {
             }
             _ => {}
         }
+        self.metrics.set_peers(self.peers.len());
     }
 
     fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
@@ -441,10 +542,14 @@ impl EventLoop {
                 return;
             }
         };
+        let (metrics, sequenced_ms) = (self.metrics.clone(), entry.entry.time_ms);
         tokio::spawn(async move {
             let acceptance = match sequencer.ingest(vec![*entry]).await {
                 Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
                 Ok(o) => {
+                    if let Some(c) = o.waiting_on.clone() {
+                        let _ = tx.send(Internal::Follow(c)).await;
+                    }
                     if let Some((community, from)) = o.gap {
                         let request = SyncRequest::Range { community, from, limit: MAX_RANGE_ENTRIES };
                         let _ = tx.send(Internal::Request { peer: source, request }).await;
@@ -453,6 +558,7 @@ impl EventLoop {
                         // Held back, or already known (a replay): not relayed, not penalised.
                         MessageAcceptance::Ignore
                     } else {
+                        metrics.gossip_accepted(crate::sequencer::now_ms().saturating_sub(sequenced_ms));
                         MessageAcceptance::Accept
                     }
                 }
@@ -516,6 +622,9 @@ impl EventLoop {
                 SyncResponse::Entries(list) => {
                     let n = list.len() as u64;
                     let Ok(outcome) = sequencer.ingest(list).await else { return };
+                    if let Some(c) = outcome.waiting_on.clone() {
+                        let _ = tx.send(Internal::Follow(c)).await;
+                    }
                     if let Some(reason) = &outcome.rejected {
                         tracing::warn!(%peer, %reason, "peer served an invalid entry");
                         return;

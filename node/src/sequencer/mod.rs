@@ -11,6 +11,7 @@
 mod peers;
 pub use peers::CheckpointVerdict;
 
+use crate::metrics::{Metrics, Origin};
 use crate::network::messages::GossipMessage;
 use crate::store::{Batch, Store, StoreError};
 use linli_protocol::body::{Award, Body, PayEntry, Payment, SettleEntry, SettlementRequest, Signed};
@@ -45,6 +46,12 @@ pub enum Draft {
     Settle(Signed<SettlementRequest>),
     /// A clearing with `counterparty`: the node derives every figure from both ledgers.
     Clearing { counterparty: CommunityId },
+    /// Rotate the community key: the entry is signed by the key in force, `new` signs
+    /// (community, seq); from the next seq on the node signs with `new`.
+    RotateKey { new: Box<Keypair> },
+    /// Revoke the key in force (compromised): the entry is signed by the offline `recovery`
+    /// key; from the next seq on the node signs with `new`.
+    RevokeKey { recovery: Box<Keypair>, new: Box<Keypair> },
 }
 
 /// The answer to a sequenced request.
@@ -82,6 +89,8 @@ pub struct IngestOutcome {
     pub gap: Option<(CommunityId, u64)>,
     /// Valid so far, but citing an entry of another ledger not held yet.
     pub waiting: bool,
+    /// The ledger holding the cited entry this node waits for.
+    pub waiting_on: Option<CommunityId>,
     /// The first entry refused, and why.
     pub rejected: Option<String>,
 }
@@ -148,12 +157,16 @@ impl SequencerHandle {
     }
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (entries' clock).
+pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 struct Sequencer {
+    /// The key in force before a rotation in the current group (restored if the write fails).
+    previous_key: Option<Keypair>,
     outbox: Option<mpsc::Sender<GossipMessage>>,
+    metrics: Metrics,
     community: CommunityId,
     genesis: Genesis,
     genesis_hash: Hash,
@@ -171,10 +184,12 @@ pub fn spawn(
     store: Store,
     state: State,
     outbox: Option<mpsc::Sender<GossipMessage>>,
+    metrics: Metrics,
 ) -> std::io::Result<(SequencerHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let genesis_hash = genesis.hash();
-    let mut seq = Sequencer { outbox, community, genesis, genesis_hash, key, store, state };
+    let mut seq =
+        Sequencer { previous_key: None, outbox, metrics, community, genesis, genesis_hash, key, store, state };
     let join = std::thread::Builder::new().name("linli-sequencer".into()).spawn(move || seq.run(rx))?;
     Ok((SequencerHandle { tx }, join))
 }
@@ -226,6 +241,11 @@ impl Sequencer {
                 }
             }
         }
+        for (_, result) in &waiting {
+            if let Err(SubmitError::Rejected(r)) = result {
+                self.metrics.rejected(r.rejection.rule(), Origin::Local);
+            }
+        }
         if !batch.entries.is_empty()
             || !batch.alerts.is_empty()
             || !batch.changes.is_empty()
@@ -242,6 +262,13 @@ impl Sequencer {
                     let _ = r.send(outcome);
                 }
                 return;
+            }
+            self.previous_key = None;
+            for (e, _) in &batch.entries {
+                match &e.entry.community {
+                    c if *c == self.community => self.metrics.appended(1),
+                    c => self.metrics.received(c.as_str(), 1),
+                }
             }
             if let Some(outbox) = &self.outbox {
                 for (e, _) in batch.entries.iter().filter(|(e, _)| e.entry.community == self.community) {
@@ -278,6 +305,9 @@ impl Sequencer {
     /// A failed write: nothing of the group is durable. Answer with the error and reload the
     /// state from the store, which still holds the last durable group.
     fn fail_group(&mut self, waiting: Vec<(Reply, Result<Receipt, SubmitError>)>, e: &StoreError) {
+        if let Some(key) = self.previous_key.take() {
+            self.key = key; // the rotation was not written
+        }
         tracing::error!(error = %e, "store write failed; reloading state from disk");
         for (reply, result) in waiting {
             let answer = match result {
@@ -306,6 +336,14 @@ impl Sequencer {
         let ledger = self.state.ledgers.get(&self.community).cloned().ok_or_else(|| {
             self.reject(0, "unknown", Rejection::UnknownCommunity { community: self.community.clone() })
         })?;
+        let (draft, key_change) = match draft {
+            Draft::RotateKey { new } => (Draft::Body(self.rotation(&new, ledger.next_seq, None)), Some((new, None))),
+            Draft::RevokeKey { recovery, new } => {
+                let body = self.rotation(&new, ledger.next_seq, Some(ledger.key));
+                (Draft::Body(body), Some((new, Some(recovery))))
+            }
+            other => (other, None),
+        };
         let body = self.complete(draft, ledger.next_seq)?;
         if let Some(original) = self.original_of(&body, batch)? {
             return Ok(original);
@@ -314,8 +352,12 @@ impl Sequencer {
         let entry =
             Entry { community: self.community.clone(), seq: ledger.next_seq, prev_hash: ledger.head, time_ms, body };
         let kind = entry.body.kind();
-        let signed = SignedEntry::sign(entry, &self.key, &self.genesis_hash);
-        let verified = verify_entry(&self.genesis_hash, signed, self.key.public())
+        let signer = match &key_change {
+            Some((_, Some(recovery))) => recovery.as_ref(),
+            _ => &self.key,
+        };
+        let signed = SignedEntry::sign(entry, signer, &self.genesis_hash);
+        let verified = verify_entry(&self.genesis_hash, signed, signer.public())
             .map_err(|e| self.reject(ledger.next_seq, kind, Rejection::Signature(Box::new(e))))?;
         let changes = self
             .state
@@ -323,6 +365,11 @@ impl Sequencer {
             .map_err(|e| SubmitError::Rejected(Box::new(e)))?;
         self.state.commit(changes.clone());
         batch.changes.extend(changes);
+        if let Some((new, _)) = key_change {
+            // From the next seq on, only the new key signs.
+            let old = std::mem::replace(&mut self.key, *new);
+            self.previous_key.get_or_insert(old);
+        }
         let hash = verified.hash();
         let signed = verified.into_signed();
         batch.entries.push((signed.clone(), hash));
@@ -361,6 +408,20 @@ impl Sequencer {
         if let Err(e) = self.sequence(Draft::Body(body), batch) {
             tracing::warn!(source = ?signed.entry_ref(&self.genesis_hash), error = %e,
                 "recording a payment's credit or a time-bank fulfilment failed; it stays in flight");
+        }
+    }
+
+    /// The body of a key rotation (or, naming the revoked key, a revocation) to `new` at `seq`.
+    fn rotation(&self, new: &Keypair, seq: u64, revoked: Option<linli_protocol::PublicKey>) -> Body {
+        let message = linli_protocol::body::rotation_message(&self.community, seq);
+        let new_key_signature = new.sign("rotate-key", &self.genesis_hash, &message);
+        match revoked {
+            None => Body::RotateKey(linli_protocol::body::RotateKey { new_key: new.public(), new_key_signature }),
+            Some(revoked_key) => Body::RevokeKey(linli_protocol::body::RevokeKey {
+                revoked_key,
+                new_key: new.public(),
+                new_key_signature,
+            }),
         }
     }
 
@@ -407,6 +468,11 @@ impl Sequencer {
         match draft {
             Draft::Body(b) => Ok(b),
             Draft::Clearing { counterparty } => Ok(self.clearing(counterparty)),
+            Draft::RotateKey { .. } | Draft::RevokeKey { .. } => Err(self.reject(
+                seq,
+                "rotate-key",
+                Rejection::KeyRotation { reason: "a key change is sequenced directly" },
+            )),
             Draft::Pay(payment) => {
                 let p = &payment.payload;
                 // Admission policy (not a ledger rule): pay only merchants registered in their

@@ -3,10 +3,11 @@
 //! merge cosignatures, cosign when this node holds the same prefix, gossip).
 
 use super::{now_ms, IngestOutcome, Sequencer};
+use crate::metrics::Origin;
 use crate::network::messages::GossipMessage;
 use crate::store::Batch;
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
-use linli_protocol::{ApplyContext, CommunityId, SignedEntry};
+use linli_protocol::{ApplyContext, CommunityId, Rejection, SignedEntry};
 
 impl Sequencer {
     /// Validate peer entries (runs of consecutive entries per community) into the batch.
@@ -54,6 +55,7 @@ impl Sequencer {
             let verified = match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
                 Ok(v) => v,
                 Err((prefix, e)) => {
+                    self.metrics.rejected("signature", Origin::Peer);
                     outcome.rejected.get_or_insert(e.to_string());
                     prefix
                 }
@@ -71,9 +73,13 @@ impl Sequencer {
                     }
                     Err(e) if e.rejection.is_missing_dependency() => {
                         outcome.waiting = true;
+                        if let Rejection::MissingDependency { reference, .. } = &e.rejection {
+                            outcome.waiting_on = Some(reference.community.clone());
+                        }
                         break;
                     }
                     Err(e) => {
+                        self.metrics.rejected(e.rejection.rule(), Origin::Peer);
                         outcome.rejected.get_or_insert(e.to_string());
                         break;
                     }

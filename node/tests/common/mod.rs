@@ -2,6 +2,8 @@
 //! directory, either in-process or as a child process of the real binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+
 use linli_node::config::{Config, ConfigFile};
 use linli_node::keyfile;
 use linli_protocol::testkit;
@@ -36,6 +38,7 @@ pub fn node_files(ids: &[&str], community: &str, http: &str) -> NodeFiles {
         p2p_listen: None,
         checkpoint_interval_ms: 60_000,
         follow: None,
+        mdns: false,
     };
     let config_path = dir.path().join("node.toml");
     std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();

@@ -320,6 +320,26 @@ impl State {
         }
     }
 
+    /// Every item of the state as a [`Change`] (`commit` of these onto an empty state with the
+    /// same genesis hash rebuilds it): what a store writes when it rebuilds its state.
+    pub fn to_changes(&self) -> Vec<Change> {
+        let mut out = Vec::new();
+        out.extend(self.ledgers.iter().map(|(c, l)| Change::Ledger(c.clone(), l.clone())));
+        out.extend(self.accounts.iter().map(|((c, k), a)| Change::Account(c.clone(), *k, a.clone())));
+        out.extend(self.holdings.iter().map(|((c, m, i), p)| Change::Holding(c.clone(), *m, i.clone(), *p)));
+        out.extend(self.totals.iter().map(|(c, t)| Change::Totals(c.clone(), t.clone())));
+        out.extend(self.nonces.iter().map(|((c, k, n), r)| Change::Nonce(c.clone(), *k, *n, r.clone())));
+        out.extend(self.request_ids.iter().map(|((c, n), r)| Change::RequestId(c.clone(), *n, r.clone())));
+        out.extend(self.pays.iter().map(|(h, p)| Change::Pay(*h, p.clone())));
+        out.extend(self.draws.iter().map(|(h, d)| Change::Draw(*h, d.clone())));
+        out.extend(self.limits.iter().map(|(h, l)| Change::Limit(*h, l.clone())));
+        out.extend(self.settles.iter().map(|(h, x)| Change::Settle(*h, x.clone())));
+        out.extend(self.exposure.iter().map(|((i, c), x)| Change::Exposure(i.clone(), c.clone(), x.clone())));
+        out.extend(self.settled_by.iter().map(|((c, i), n)| Change::SettledBy(c.clone(), i.clone(), *n)));
+        out.extend(self.clearings.iter().map(|((c, o), x)| Change::Clearing(c.clone(), o.clone(), x.clone())));
+        out
+    }
+
     /// Check and, if valid, commit.
     pub fn apply(&mut self, entry: &VerifiedEntry, ctx: &ApplyContext) -> Result<(), RejectedEntry> {
         let changes = self.check(entry, ctx)?;

@@ -1,0 +1,123 @@
+//! Repairing a damaged store from what peers hold.
+//!
+//! Every ledger is read back entry by entry (a RocksDB checksum error or bytes that no longer
+//! decode stop it), each entry must hash to its stored Merkle leaf, signatures and the hash
+//! chain are verified, and the ledgers are replayed from genesis through the state machine.
+//! A peer ledger that fails at seq k is cut back to its first k entries (with any ledger whose
+//! entries cite what was cut); the state is rebuilt from the replay; on its next start the node
+//! syncs the rest from its peers and re-validates it. The community's own ledger is never cut:
+//! the node refuses to sign from a damaged ledger, and the operator restores it (peers hold
+//! signed copies: `linli export` / a copy of a peer's data directory).
+
+use crate::store::Store;
+use linli_protocol::replay::{replay, ReplayError};
+use linli_protocol::verify::{verify_run, SignerKeys};
+use linli_protocol::{CommunityId, Genesis, SignedEntry};
+use std::collections::BTreeMap;
+
+/// What a repair did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// (community, kept entries, entries before, why): ledgers cut back.
+    pub cut: Vec<(CommunityId, u64, u64, String)>,
+    pub entries_kept: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    #[error("this community's own ledger {community} is damaged at seq {seq}: {reason}; the node will not sign from it. Restore the data directory from a backup, or rebuild it from a peer's copy of the ledger")]
+    OwnLedger { community: CommunityId, seq: u64, reason: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("replay: {0}")]
+    Replay(ReplayError),
+}
+
+/// The readable, well-formed prefix of one stored ledger, and why it stops early (if it does).
+fn readable_prefix(
+    store: &Store,
+    c: &CommunityId,
+    gh: &linli_protocol::Hash,
+) -> (Vec<SignedEntry>, u64, Option<String>) {
+    let size = store.head(c).map(|(n, _)| n).unwrap_or(0);
+    let leaves = store.leaves(c);
+    let mut out = Vec::new();
+    for seq in 0..size {
+        let problem = match store.entry(c, seq) {
+            Ok(Some(e)) => match linli_protocol::merkle::LeafSource::leaf(&leaves, seq) {
+                Some(leaf) if leaf == e.hash(gh) => {
+                    out.push(e);
+                    continue;
+                }
+                _ => "the entry does not hash to its stored Merkle leaf".to_string(),
+            },
+            Ok(None) => "the entry is missing".to_string(),
+            Err(e) => e.to_string(),
+        };
+        return (out, size, Some(problem));
+    }
+    (out, size, None)
+}
+
+/// Check every ledger, cut damaged peer ledgers back and rebuild the state (node stopped).
+pub fn repair(store: &Store, genesis: &Genesis, own: &CommunityId) -> Result<RepairReport, RepairError> {
+    let gh = genesis.hash();
+    let mut ledgers: BTreeMap<CommunityId, Vec<SignedEntry>> = BTreeMap::new();
+    let mut sizes = BTreeMap::new();
+    let mut reasons: BTreeMap<CommunityId, String> = BTreeMap::new();
+    for info in &genesis.communities {
+        let (mut entries, size, problem) = readable_prefix(store, &info.id, &gh);
+        let keys = SignerKeys { current: info.signing_key, recovery: info.recovery_key };
+        let mut problem = problem;
+        if let Err((prefix, e)) = verify_run(&gh, entries.clone(), keys) {
+            entries.truncate(prefix.len());
+            problem = Some(e.to_string());
+        }
+        if let Some(p) = problem {
+            reasons.insert(info.id.clone(), p);
+        }
+        sizes.insert(info.id.clone(), size);
+        ledgers.insert(info.id.clone(), entries);
+    }
+    // Replay; an entry the state machine refuses (or whose citation was cut) cuts its ledger.
+    let state = loop {
+        match replay(genesis, ledgers.clone(), None) {
+            Ok(state) => break state,
+            Err(ReplayError::Rejected(e)) => {
+                reasons.entry(e.community.clone()).or_insert_with(|| e.to_string());
+                if let Some(l) = ledgers.get_mut(&e.community) {
+                    l.truncate(e.seq as usize);
+                }
+            }
+            Err(ReplayError::Unresolved { community, seq, reason }) => {
+                reasons.entry(community.clone()).or_insert(reason);
+                if let Some(l) = ledgers.get_mut(&community) {
+                    l.truncate(seq as usize);
+                }
+            }
+            Err(e) => return Err(RepairError::Replay(e)),
+        }
+    };
+    let mut report = RepairReport::default();
+    let mut cuts = Vec::new();
+    for (c, entries) in &ledgers {
+        let (kept, before) = (entries.len() as u64, sizes.get(c).copied().unwrap_or(0));
+        report.entries_kept += kept;
+        if kept < before {
+            let reason = reasons.get(c).cloned().unwrap_or_default();
+            if c == own {
+                return Err(RepairError::OwnLedger { community: c.clone(), seq: kept, reason });
+            }
+            tracing::warn!(community = %c, seq = kept, %reason, "cutting a damaged peer ledger back; peers will restore it");
+            cuts.push((c.clone(), kept, before));
+            report.cut.push((c.clone(), kept, before, reason));
+        }
+    }
+    // Quarantine flags come from stored equivocation proofs, not from the log.
+    let mut state = state;
+    for proof in store.alerts()? {
+        state.mark_faulty(proof.community());
+    }
+    store.truncate_and_rebuild(&cuts, &state)?;
+    Ok(report)
+}
