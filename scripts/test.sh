@@ -12,4 +12,6 @@ if cargo tree -p linli-protocol -e normal --locked | grep -E '^[^a-z]*(tokio|roc
   exit 1
 fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The testnet's test runs linli-testnet, which spawns linli-node and linli from the same directory.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked
