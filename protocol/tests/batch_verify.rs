@@ -197,9 +197,10 @@ fn mutate_body(body: &mut Body, salt: u8) {
         Body::Enroll(e) => e.profile_hash.0[usize::from(salt % 32)] ^= 1,
         Body::Award(a) => a.points ^= 1 << (salt % 8),
         Body::Pay(p) if salt.is_multiple_of(2) => p.payment.payload.points ^= 1 << (salt % 8),
+        // (Cites a limit no generated `Pay` cites: seq 3 with hash [3; 32] would be a no-op.)
         Body::Pay(p) => {
             p.exposure_limit =
-                Some(EntryRef { community: cid("xiangmihu"), seq: u64::from(salt), hash: Hash([salt; 32]) })
+                Some(EntryRef { community: cid("xiangmihu"), seq: 1000 + u64::from(salt), hash: Hash([salt; 32]) })
         }
         Body::Redeem(r) => r.payload.item.push('!'),
         Body::TimeCredit(t) => t.payload.minutes ^= 1,
