@@ -2,7 +2,7 @@
 //! same group commit), equivocation detection and alerts, and checkpoint witnessing (verify,
 //! merge cosignatures, cosign when this node holds the same prefix, gossip).
 
-use super::{now_ms, IngestOutcome, Sequencer};
+use super::{IngestOutcome, Sequencer};
 use crate::network::messages::GossipMessage;
 use crate::store::Batch;
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
@@ -59,7 +59,7 @@ impl Sequencer {
                 }
             };
             for v in verified {
-                match self.state.check(&v, &ApplyContext { now_ms: Some(now_ms()) }) {
+                match self.state.check(&v, &ApplyContext { now_ms: Some(self.now()) }) {
                     Ok(changes) => {
                         self.state.commit(changes.clone());
                         batch.changes.extend(changes);
