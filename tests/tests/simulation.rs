@@ -2,8 +2,8 @@
 //! run with faults, checked after every step. A failing seed prints itself; replay it with
 //! `LINLI_SIM_SEED=<seed> cargo test -p linli-tests --test simulation -- --nocapture`.
 //!
-//! Environment: `LINLI_SIM_SEEDS` (how many, default 120), `LINLI_SIM_FIRST_SEED` (default 0),
-//! `LINLI_SIM_STEPS` (faulty steps per seed, default 300), `LINLI_SIM_THREADS` (default: cores).
+//! Environment: `LINLI_SIM_SEEDS` (how many, default 200), `LINLI_SIM_FIRST_SEED` (default 0),
+//! `LINLI_SIM_STEPS` (faulty steps per seed, default 150: CI's short form), `LINLI_SIM_THREADS` (default: cores).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use linli_tests::sim::{check, Report, Sim, SimConfig};
@@ -31,12 +31,12 @@ fn run_seed(seed: u64, steps: u64) -> Result<Report, String> {
 
 #[test]
 fn seeds() {
-    let steps = env("LINLI_SIM_STEPS", 300);
+    let steps = env("LINLI_SIM_STEPS", 150);
     let seeds: Vec<u64> = match std::env::var("LINLI_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("LINLI_SIM_SEED is a u64")],
         Err(_) => {
             let first = env("LINLI_SIM_FIRST_SEED", 0);
-            (first..first + env("LINLI_SIM_SEEDS", 120)).collect()
+            (first..first + env("LINLI_SIM_SEEDS", 200)).collect()
         }
     };
     let threads = env("LINLI_SIM_THREADS", std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1));
