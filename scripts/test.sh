@@ -13,3 +13,9 @@ if cargo tree -p linli-protocol -e normal --locked | grep -E '^[^a-z]*(tokio|roc
 fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Fuzz targets, a few seconds each, when cargo-fuzz is installed (scripts/fuzz.sh runs them longer).
+if cargo fuzz --version >/dev/null 2>&1; then
+  bash scripts/fuzz.sh "${LINLI_FUZZ_SECONDS:-5}"
+else
+  echo "cargo-fuzz is not installed: fuzz targets skipped (cargo install cargo-fuzz --locked)"
+fi
