@@ -15,3 +15,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The testnet's test runs linli-testnet, which spawns linli-node and linli from the same directory.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+# Fuzz targets, a few seconds each, when cargo-fuzz is installed (scripts/fuzz.sh runs them longer).
+if cargo fuzz --version >/dev/null 2>&1; then
+  bash scripts/fuzz.sh "${LINLI_FUZZ_SECONDS:-5}"
+else
+  echo "cargo-fuzz is not installed: fuzz targets skipped (cargo install cargo-fuzz --locked)"
+fi

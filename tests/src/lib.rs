@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub mod sim;
+
 pub const TOKEN: &str = "rig-operator-token";
 
 /// A free TCP port on loopback for a node to bind later. Ports come from 20000-32767, below

@@ -30,7 +30,7 @@ async fn gossip_is_refused(rig: &Rig, to: usize, entry: SignedEntry, size_before
     let (tx, rx) = tokio::sync::oneshot::channel();
     net.control(linli_node::network::Control::Score(peer.peer_id(), tx)).await;
     let score = rx.await.unwrap();
-    assert!(score.is_some_and(|s| s < 0.0), "the forgery was not judged invalid: score {score:?}");
+    assert!(score.is_some_and(|s| s < 0.0) || !peer.connected(), "the forgery was not judged invalid: score {score:?}");
     for i in 0..3 {
         let h = rig.heads(i).await;
         assert_eq!(h[0].1, size_before, "node {i} took an entry signed by a retired key: {h:?}");

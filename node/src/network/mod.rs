@@ -85,8 +85,12 @@ impl NetworkHandle {
     }
 }
 
-/// A peer scored below this (several invalid messages: each costs -100 x count^2) is banned.
-const BAN_SCORE: f64 = -500.0;
+/// A peer scored below this is banned: the graylist threshold, which one invalid message
+/// (-100) crosses. Gossipsub ignores a graylisted peer's messages, so its score would not fall
+/// further: waiting for a lower one would let an attacker stay connected.
+const BAN_SCORE: f64 = -80.0;
+/// Every how many ticks (seconds) peers exchange the equivocation alerts they hold.
+const ALERT_EXCHANGE_TICKS: u64 = 10;
 /// How long a ban lasts.
 const BAN_DURATION: Duration = Duration::from_secs(300);
 
@@ -137,6 +141,8 @@ struct EventLoop {
     community_peers: BTreeMap<CommunityId, PeerId>,
     /// Peers banned for invalid gossip, and since when.
     banned: HashMap<PeerId, std::time::Instant>,
+    /// Ticks since start.
+    ticks: u64,
     pending: HashMap<OutboundRequestId, Pending>,
     /// When each of this node's own sync requests was sent (for the latency histogram).
     sent: HashMap<OutboundRequestId, std::time::Instant>,
@@ -253,6 +259,7 @@ pub async fn spawn(
         peers: BTreeSet::new(),
         community_peers: BTreeMap::new(),
         banned: HashMap::new(),
+        ticks: 0,
         pending: HashMap::new(),
         sent: HashMap::new(),
         metrics,
@@ -346,10 +353,15 @@ impl EventLoop {
                 let _ = self.swarm.dial(addr);
             }
         }
+        self.ticks = self.ticks.wrapping_add(1);
         let peers: Vec<PeerId> = self.peers.iter().copied().collect();
         for peer in peers {
             for c in self.followed.clone() {
                 self.request(peer, SyncRequest::Head(c));
+            }
+            // An alert gossiped once may have been lost: exchange them now and then.
+            if self.ticks % ALERT_EXCHANGE_TICKS == 0 {
+                self.request(peer, SyncRequest::Alerts);
             }
         }
     }
@@ -634,6 +646,12 @@ impl EventLoop {
                             let request = SyncRequest::Range { community, from: from + n, limit };
                             let _ = tx.send(Internal::Request { peer, request }).await;
                         }
+                    }
+                }
+                SyncResponse::Alerts(proofs) => {
+                    for proof in proofs {
+                        // The sequencer verifies each and records the ones it did not hold.
+                        let _ = sequencer.alert(proof).await;
                     }
                 }
                 SyncResponse::Error(e) => tracing::debug!(%peer, error = %e, "sync error"),

@@ -8,7 +8,9 @@
 //! requests share one sync). Only then are the callers answered. A resubmitted transaction is
 //! answered with the original entry (idempotent), never a second effect.
 
+mod drive;
 mod peers;
+pub use drive::{Clock, Input, Output};
 pub use peers::CheckpointVerdict;
 
 use crate::metrics::{Metrics, Origin};
@@ -162,7 +164,11 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-struct Sequencer {
+/// The node's core: the community's state and store, the key that signs its entries, where its
+/// gossip goes and where it reads the time. The thread of [`spawn`] drives it in a node; a
+/// simulator drives many in one process (see `drive.rs`).
+pub struct Sequencer {
+    clock: Clock,
     /// The key in force before a rotation in the current group (restored if the write fails).
     previous_key: Option<Keypair>,
     outbox: Option<mpsc::Sender<GossipMessage>>,
@@ -187,9 +193,8 @@ pub fn spawn(
     metrics: Metrics,
 ) -> std::io::Result<(SequencerHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-    let genesis_hash = genesis.hash();
-    let mut seq =
-        Sequencer { previous_key: None, outbox, metrics, community, genesis, genesis_hash, key, store, state };
+    let mut seq = Sequencer::new(community, genesis, key, store, state, outbox, drive::system_clock());
+    seq.metrics = metrics;
     let join = std::thread::Builder::new().name("linli-sequencer".into()).spawn(move || seq.run(rx))?;
     Ok((SequencerHandle { tx }, join))
 }
@@ -348,7 +353,7 @@ impl Sequencer {
         if let Some(original) = self.original_of(&body, batch)? {
             return Ok(original);
         }
-        let time_ms = now_ms().max(ledger.last_time_ms);
+        let time_ms = self.now().max(ledger.last_time_ms);
         let entry =
             Entry { community: self.community.clone(), seq: ledger.next_seq, prev_hash: ledger.head, time_ms, body };
         let kind = entry.body.kind();
@@ -361,7 +366,7 @@ impl Sequencer {
             .map_err(|e| self.reject(ledger.next_seq, kind, Rejection::Signature(Box::new(e))))?;
         let changes = self
             .state
-            .check(&verified, &ApplyContext { now_ms: Some(now_ms()) })
+            .check(&verified, &ApplyContext { now_ms: Some(self.now()) })
             .map_err(|e| SubmitError::Rejected(Box::new(e)))?;
         self.state.commit(changes.clone());
         batch.changes.extend(changes);
@@ -612,7 +617,7 @@ impl Sequencer {
         }
         let root =
             self.store.root(&self.community, ledger.next_seq).map_err(|e| SubmitError::Storage(e.to_string()))?;
-        let cp = Checkpoint { community: self.community.clone(), size: ledger.next_seq, root, time_ms: now_ms() };
+        let cp = Checkpoint { community: self.community.clone(), size: ledger.next_seq, root, time_ms: self.now() };
         let signed = SignedCheckpoint::sign(cp, &self.key, &self.genesis_hash);
         let cosigned = CosignedCheckpoint { signed, cosignatures: vec![] };
         let batch = Batch { checkpoints: vec![cosigned.clone()], ..Batch::default() };

@@ -2,7 +2,7 @@
 //! same group commit), equivocation detection and alerts, and checkpoint witnessing (verify,
 //! merge cosignatures, cosign when this node holds the same prefix, gossip).
 
-use super::{now_ms, IngestOutcome, Sequencer};
+use super::{IngestOutcome, Sequencer};
 use crate::metrics::Origin;
 use crate::network::messages::GossipMessage;
 use crate::store::Batch;
@@ -61,7 +61,7 @@ impl Sequencer {
                 }
             };
             for v in verified {
-                match self.state.check(&v, &ApplyContext { now_ms: Some(now_ms()) }) {
+                match self.state.check(&v, &ApplyContext { now_ms: Some(self.now()) }) {
                     Ok(changes) => {
                         self.state.commit(changes.clone());
                         batch.changes.extend(changes);
@@ -121,8 +121,8 @@ impl Sequencer {
     pub(super) fn record_alert(&mut self, proof: EquivocationProof, batch: &mut Batch) {
         let c = proof.community().clone();
         let already = self.state.ledgers.get(&c).map(|l| l.faulty).unwrap_or(true);
-        tracing::warn!(community = %c, position = proof.position(), "equivocation proven; community quarantined");
         if !already {
+            tracing::warn!(community = %c, position = proof.position(), "equivocation proven; community quarantined");
             self.state.mark_faulty(&c);
             if let Some(l) = self.state.ledgers.get(&c) {
                 batch.changes.push(linli_protocol::Change::Ledger(c, l.clone()));
