@@ -360,7 +360,7 @@ impl EventLoop {
                 self.request(peer, SyncRequest::Head(c));
             }
             // An alert gossiped once may have been lost: exchange them now and then.
-            if self.ticks % ALERT_EXCHANGE_TICKS == 0 {
+            if self.ticks.is_multiple_of(ALERT_EXCHANGE_TICKS) {
                 self.request(peer, SyncRequest::Alerts);
             }
         }
