@@ -33,6 +33,7 @@ fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
             let limit = limit.clamp(1, MAX_RANGE_ENTRIES) as usize;
             store.entries(&community, from, limit, MAX_RESPONSE_BYTES / 2).map(SyncResponse::Entries)
         }
+        SyncRequest::Alerts => store.alerts().map(SyncResponse::Alerts),
         _ => Ok(SyncResponse::Error("not simulated".into())),
     };
     result.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
@@ -110,9 +111,14 @@ impl Sim {
             }
             if now >= self.nodes[i].next_sync {
                 self.nodes[i].next_sync = now + 100;
+                self.nodes[i].sync_rounds += 1;
+                let alerts = self.nodes[i].sync_rounds.is_multiple_of(10);
                 for j in (0..self.nodes.len()).filter(|j| *j != i) {
                     for c in &ids {
                         self.request(i, j, &SyncRequest::Head(c.clone()));
+                    }
+                    if alerts {
+                        self.request(i, j, &SyncRequest::Alerts);
                     }
                 }
             }
@@ -179,6 +185,12 @@ impl Sim {
                             let n = list.len() as u64;
                             inputs.push(Input::Ingest(list));
                             why.push(Why::Range { from: m.from, request, n });
+                        }
+                        SyncResponse::Alerts(proofs) => {
+                            for p in proofs {
+                                inputs.push(Input::Alert(p));
+                                why.push(Why::Other);
+                            }
                         }
                         other => bail!("unexpected sync response {other:?}"),
                     }

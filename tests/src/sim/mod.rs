@@ -94,6 +94,8 @@ pub struct Node {
     outbox: Option<mpsc::Receiver<GossipMessage>>,
     down_until: u64,
     next_sync: u64,
+    /// Sync rounds so far (every tenth also exchanges equivocation alerts, as the node does).
+    sync_rounds: u64,
     next_checkpoint: u64,
 }
 
@@ -144,6 +146,7 @@ impl Sim {
                 outbox: None,
                 down_until: 0,
                 next_sync: START_MS + rng.below(100),
+                sync_rounds: 0,
                 next_checkpoint: START_MS + rng.below(300),
             })
             .collect();
