@@ -469,7 +469,7 @@ impl Engine<'_> {
         // Quarantine flags come from equivocation proofs, not from the log.
         for (id, l) in &stored.ledgers {
             if l.faulty {
-                replayed.mark_faulty(id);
+                replayed.mark_faulty(id, l.faulty_from);
             }
         }
         Ok(crate::statediff::first_difference(&stored, &replayed).map(|(community, message)| Failure {

@@ -61,7 +61,7 @@ pub fn full_check(store: &Store, genesis: &Genesis, stored: &State) -> Result<()
     // Quarantine flags come from equivocation proofs, not from the log.
     for (id, l) in &stored.ledgers {
         if l.faulty {
-            replayed.mark_faulty(id);
+            replayed.mark_faulty(id, l.faulty_from);
         }
     }
     if &replayed != stored {

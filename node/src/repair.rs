@@ -116,7 +116,7 @@ pub fn repair(store: &Store, genesis: &Genesis, own: &CommunityId) -> Result<Rep
     // Quarantine flags come from stored equivocation proofs, not from the log.
     let mut state = state;
     for proof in store.alerts()? {
-        state.mark_faulty(proof.community());
+        state.mark_faulty(proof.community(), proof.position());
     }
     store.truncate_and_rebuild(&cuts, &state)?;
     Ok(report)

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the on-disk layout; a store of another version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

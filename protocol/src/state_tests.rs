@@ -195,7 +195,7 @@ fn unknown_community() {
 #[test]
 fn faulty_community_is_quarantined() {
     let mut w = world();
-    w.f.state.mark_faulty(&cid("a"));
+    w.f.state.mark_faulty(&cid("a"), 0);
     assert_eq!(rejection(w.f.enroll("a", &key("r9"))), Rejection::CommunityFaulty { community: cid("a") });
 }
 

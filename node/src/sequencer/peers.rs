@@ -39,8 +39,10 @@ impl Sequencer {
                 continue;
             }
             if ledger.faulty {
-                outcome.known += run.len(); // quarantined: later entries are not taken
-                continue;
+                // Quarantined from the first proven conflict on; the common prefix is still taken.
+                let before = run.len();
+                run.retain(|e| e.entry.seq < ledger.faulty_from);
+                outcome.known += before - run.len();
             }
             let Some(first) = run.first() else { continue };
             if first.entry.seq > ledger.next_seq {
@@ -120,10 +122,11 @@ impl Sequencer {
     /// Store a verified equivocation proof and quarantine its community (once).
     pub(super) fn record_alert(&mut self, proof: EquivocationProof, batch: &mut Batch) {
         let c = proof.community().clone();
-        let already = self.state.ledgers.get(&c).map(|l| l.faulty).unwrap_or(true);
-        if !already {
+        // New: not faulty yet, or faulty from a later position than this proof shows.
+        let new = self.state.ledgers.get(&c).is_some_and(|l| !l.faulty || proof.position() < l.faulty_from);
+        if new {
             tracing::warn!(community = %c, position = proof.position(), "equivocation proven; community quarantined");
-            self.state.mark_faulty(&c);
+            self.state.mark_faulty(&c, proof.position());
             if let Some(l) = self.state.ledgers.get(&c) {
                 batch.changes.push(linli_protocol::Change::Ledger(c, l.clone()));
             }

@@ -113,7 +113,7 @@ pub(super) fn check(state: &State, v: &VerifiedEntry, ctx: &ApplyContext) -> Res
         .ledgers
         .get(&e.community)
         .ok_or_else(|| Rejection::UnknownCommunity { community: e.community.clone() })?;
-    if ledger.faulty {
+    if ledger.faulty && e.seq >= ledger.faulty_from {
         return Err(Rejection::CommunityFaulty { community: e.community.clone() });
     }
     let size = crate::encoding::encode(v.signed()).len();

@@ -49,6 +49,10 @@ pub struct LedgerState {
     pub retired_keys: Vec<PublicKey>,
     pub rules: Option<RuleTable>,
     pub faulty: bool,
+    /// When faulty: entries from this seq on (the first proven conflict) are refused; the
+    /// prefix before it is the same on every branch and is still taken (later entries of other
+    /// ledgers may cite it).
+    pub faulty_from: u64,
 }
 
 /// A resident's or merchant's account at its home community.
@@ -250,6 +254,7 @@ impl State {
                     retired_keys: vec![],
                     rules: None,
                     faulty: false,
+                    faulty_from: u64::MAX,
                 },
             );
             s.totals.insert(c.id.clone(), IssuerTotals::default());
@@ -347,10 +352,12 @@ impl State {
         Ok(())
     }
 
-    /// Mark a community faulty (after a verified equivocation proof): its later entries are refused.
-    pub fn mark_faulty(&mut self, community: &CommunityId) {
+    /// Mark a community faulty from seq `from` on (the position of a verified equivocation
+    /// proof; a lower one moves it down): its entries from there on are refused.
+    pub fn mark_faulty(&mut self, community: &CommunityId, from: u64) {
         if let Some(l) = self.ledgers.get_mut(community) {
             l.faulty = true;
+            l.faulty_from = l.faulty_from.min(from);
         }
     }
 
