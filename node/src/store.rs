@@ -356,7 +356,12 @@ impl Store {
 
     /// The recorded leaves (entry hashes) of positions `from..from+count`, by one range scan; a
     /// position without a well-formed leaf is `None`.
-    pub fn leaf_range(&self, community: &CommunityId, from: u64, count: usize) -> Result<Vec<Option<Hash>>, StoreError> {
+    pub fn leaf_range(
+        &self,
+        community: &CommunityId,
+        from: u64,
+        count: usize,
+    ) -> Result<Vec<Option<Hash>>, StoreError> {
         let cf = self.cf(Column::Leaves)?;
         let mut out = vec![None; count];
         let start = position_key(community, from);

@@ -18,7 +18,11 @@ fn ledger(n: usize) -> (TestFederation, Vec<SignedEntry>) {
     let residents: Vec<_> = (0..16).map(|i| key(&format!("r{i}"))).collect();
     let mut out = vec![
         w.next(Body::SetRules(RuleTable::default_table(1))),
-        w.next(Body::RegisterMerchant(RegisterMerchant { merchant: shop.public(), name: "s".into(), category: "c".into() })),
+        w.next(Body::RegisterMerchant(RegisterMerchant {
+            merchant: shop.public(),
+            name: "s".into(),
+            category: "c".into(),
+        })),
     ];
     for r in &residents {
         out.push(w.next(Body::Enroll(Enroll { resident: r.public(), profile_hash: Hash::ZERO })));
@@ -49,7 +53,12 @@ fn ledger(n: usize) -> (TestFederation, Vec<SignedEntry>) {
             }
             _ => {
                 let pay = out.last().unwrap().entry_ref(&f.genesis_hash);
-                Body::Credit(Credit { source: pay, merchant: shop.public(), issuer: linli_protocol::testkit::cid("a"), points: 10 })
+                Body::Credit(Credit {
+                    source: pay,
+                    merchant: shop.public(),
+                    issuer: linli_protocol::testkit::cid("a"),
+                    points: 10,
+                })
             }
         };
         out.push(w.next(body));
@@ -71,9 +80,11 @@ fn hot_paths(c: &mut Criterion) {
     let mut g = c.benchmark_group("entry");
     g.throughput(Throughput::Elements(bytes.len() as u64));
     g.bench_function("decode (strict, canonical)", |b| {
-        b.iter(|| bytes.iter().map(|x| SignedEntry::from_bytes(x).unwrap()).count())
+        b.iter(|| bytes.iter().map(|x| SignedEntry::from_bytes(x).unwrap()).collect::<Vec<_>>())
     });
-    g.bench_function("hash (canonical encoding + BLAKE3)", |b| b.iter(|| entries.iter().map(|e| e.hash(&gh)).count()));
+    g.bench_function("hash (canonical encoding + BLAKE3)", |b| {
+        b.iter(|| entries.iter().map(|e| e.hash(&gh)).collect::<Vec<_>>())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("verify_run");

@@ -180,8 +180,13 @@ impl ChainWriter {
     /// The next entry carrying `body`, chained and signed.
     pub fn next(&mut self, body: Body) -> SignedEntry {
         self.time_ms += 1;
-        let entry =
-            Entry { community: self.community.clone(), seq: self.seq, prev_hash: self.head, time_ms: self.time_ms, body };
+        let entry = Entry {
+            community: self.community.clone(),
+            seq: self.seq,
+            prev_hash: self.head,
+            time_ms: self.time_ms,
+            body,
+        };
         self.head = entry.hash(&self.genesis_hash);
         self.seq += 1;
         let signature = self.key.sign(crate::entry::ENTRY_DOMAIN, &self.genesis_hash, &self.head.0);

@@ -31,7 +31,19 @@ fn smoke_run_writes_every_row() {
     assert!(reference > 0.0);
     let rows = report["rows"].as_array().unwrap();
     let expected: &[(&str, &[&str])] = &[
-        ("Ceiling", &["batch 128 (reference)", "batch 64", "batch 256", "single verify (dalek", "cofactored", "BLAKE3", "verify_run, runs of 128", "verify_run, runs of 2048"]),
+        (
+            "Ceiling",
+            &[
+                "batch 128 (reference)",
+                "batch 64",
+                "batch 256",
+                "single verify (dalek",
+                "cofactored",
+                "BLAKE3",
+                "verify_run, runs of 128",
+                "verify_run, runs of 2048",
+            ],
+        ),
         ("Light client", &["cosignatures", "inclusion proofs", "sale checks"]),
         ("Append", &["payments sequenced", "acknowledged", "p50", "p99"]),
         ("Gossip", &["p50", "p99"]),

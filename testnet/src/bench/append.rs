@@ -30,7 +30,9 @@ pub async fn run(report: &mut Report, sizes: &Sizes) -> Result<()> {
     };
     ok(rig.post(0, "/v1/operator/rules", serde_json::to_value(RuleTable::default_table(1))?).await)?;
     let shop = key("c0/append-shop");
-    ok(rig.post(0, "/v1/operator/merchants", json!({"merchant": shop.public(), "name": "shop", "category": "grocery"})).await)?;
+    ok(rig
+        .post(0, "/v1/operator/merchants", json!({"merchant": shop.public(), "name": "shop", "category": "grocery"}))
+        .await)?;
     let per_client = sizes.payments.div_ceil(sizes.clients);
     // Mediation of a complex dispute by a newcomer: (50 + 50) × 2, capped at 200 points.
     let awards = per_client.div_ceil(200);
@@ -107,7 +109,14 @@ pub async fn run(report: &mut Report, sizes: &Sizes) -> Result<()> {
         sizes.clients,
         took
     );
-    report.rate("Append", "resident payments sequenced (pay + credit entries)", 2.0 * pays / took, "entry/s", None, note.clone());
+    report.rate(
+        "Append",
+        "resident payments sequenced (pay + credit entries)",
+        2.0 * pays / took,
+        "entry/s",
+        None,
+        note.clone(),
+    );
     report.rate("Append", "resident payments acknowledged", pays / took, "payment/s", None, note.clone());
     report.latency_ms("Append", "payment latency p50", percentile(&lat, 50.0), None, note.clone());
     report.latency_ms("Append", "payment latency p99", percentile(&lat, 99.0), None, note);

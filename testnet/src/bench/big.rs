@@ -185,7 +185,10 @@ pub async fn run(report: &mut Report, sizes: &Sizes, linli: &Path) -> Result<()>
         n as f64 / took.as_secs_f64(),
         "entry/s",
         Some((0.5, "≥ 0.5 × ref")),
-        format!("{n} entries over request-response on 127.0.0.1, from start to the last entry stored; {:.1} s", took.as_secs_f64()),
+        format!(
+            "{n} entries over request-response on 127.0.0.1, from start to the last entry stored; {:.1} s",
+            took.as_secs_f64()
+        ),
     );
     Ok(())
 }
@@ -202,14 +205,13 @@ fn verify(report: &mut Report, rig: &Rig, data_dir: &Path, n: u64, reps: usize, 
             .arg(&genesis_file)
             .output()
             .with_context(|| format!("running {}", linli.display()))?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
-            format!("linli verify printed no JSON: {}", String::from_utf8_lossy(&out.stderr))
-        })?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("linli verify printed no JSON: {}", String::from_utf8_lossy(&out.stderr)))?;
         if !out.status.success() || v["ok"] != true {
             bail!("linli verify failed on the benchmark ledger: {v}");
         }
         let entries = v["entries"].as_u64().unwrap_or(0);
-        if entries != n + 0 {
+        if entries != n {
             bail!("linli verify replayed {entries} entries, expected {n}");
         }
         rates.push(v["entries_per_second"].as_f64().unwrap_or(0.0));

@@ -93,7 +93,14 @@ pub fn run(report: &mut Report, genesis: &Genesis, sizes: &Sizes) {
             }
         });
     });
-    report.rate("Ceiling", &format!("ed25519 batch verify, batch 128, {threads} threads"), all, "sig/s", None, format!("median of {reps}, all cores"));
+    report.rate(
+        "Ceiling",
+        &format!("ed25519 batch verify, batch 128, {threads} threads"),
+        all,
+        "sig/s",
+        None,
+        format!("median of {reps}, all cores"),
+    );
 
     let protocol_single = rate(reps, c.sigs.len(), || {
         for i in 0..c.sigs.len() {
@@ -102,7 +109,14 @@ pub fn run(report: &mut Report, genesis: &Genesis, sizes: &Sizes) {
             linli_protocol::keys::verify_message(&key, &c.msgs[i], &sig, "bench").expect("valid");
         }
     });
-    report.rate("Ceiling", "protocol single verify (cofactored, keys::verify_message)", protocol_single, "sig/s", None, note.clone());
+    report.rate(
+        "Ceiling",
+        "protocol single verify (cofactored, keys::verify_message)",
+        protocol_single,
+        "sig/s",
+        None,
+        note.clone(),
+    );
 
     let hash_inputs: Vec<Vec<u8>> = (0..4096).map(|i| (0..256).map(|j| (i * 13 + j) as u8).collect()).collect();
     let blake = rate(reps, hash_inputs.len() * 64, || {
@@ -112,7 +126,14 @@ pub fn run(report: &mut Report, genesis: &Genesis, sizes: &Sizes) {
             }
         }
     });
-    report.rate("Ceiling", "BLAKE3 of 256-byte inputs", blake, "hash/s", None, format!("median of {reps} × 262,144 hashes"));
+    report.rate(
+        "Ceiling",
+        "BLAKE3 of 256-byte inputs",
+        blake,
+        "hash/s",
+        None,
+        format!("median of {reps} × 262,144 hashes"),
+    );
 
     // The protocol's run verification over real entries of the benchmark ledger (steady-state mix).
     let mut w = Workload::new(genesis.clone(), "c0", 64, 3_600_000);

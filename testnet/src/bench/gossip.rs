@@ -88,7 +88,8 @@ pub async fn run(report: &mut Report, sizes: &Sizes) -> Result<()> {
             bail!("enrolment refused: {status}");
         }
     }
-    let want: Vec<u64> = (0..NODES).map(|c| base[c] + (total / NODES as u64) + u64::from((c as u64) < total % NODES as u64)).collect();
+    let want: Vec<u64> =
+        (0..NODES).map(|c| base[c] + (total / NODES as u64) + u64::from((c as u64) < total % NODES as u64)).collect();
     let waited = Instant::now();
     'wait: loop {
         for s in &stores {
@@ -112,8 +113,7 @@ pub async fn run(report: &mut Report, sizes: &Sizes) -> Result<()> {
     let mut lat = Vec::new();
     for c in 0..NODES {
         let n = (want[c] - base[c]) as usize;
-        for k in 0..n {
-            let t0 = seen[c][c][k];
+        for (k, &t0) in seen[c][c].iter().enumerate().take(n) {
             let all = (0..NODES).filter(|&j| j != c).map(|j| seen[j][c][k]).max().unwrap_or(t0);
             lat.push(all.saturating_duration_since(t0).as_secs_f64() * 1000.0);
         }

@@ -76,7 +76,13 @@ pub fn run(report: &mut Report, genesis: &Genesis, sizes: &Sizes) {
         median(&mut rates),
         "proof/s",
         None,
-        format!("median of {} × {} proofs, tree of {} entries (path {}), one core", sizes.reps, loops * proofs.len(), leaves.len(), proofs[0].path.len()),
+        format!(
+            "median of {} × {} proofs, tree of {} entries (path {}), one core",
+            sizes.reps,
+            loops * proofs.len(),
+            leaves.len(),
+            proofs[0].path.len()
+        ),
     );
 
     let key_now = issuer.public();
@@ -96,6 +102,10 @@ pub fn run(report: &mut Report, genesis: &Genesis, sizes: &Sizes) {
         median(&mut rates),
         "check/s",
         None,
-        format!("median of {} × {} real entries (single, cofactored verification), one core", sizes.reps, entries.len()),
+        format!(
+            "median of {} × {} real entries (single, cofactored verification), one core",
+            sizes.reps,
+            entries.len()
+        ),
     );
 }

@@ -47,14 +47,31 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn rate(&mut self, section: &str, name: &str, value: f64, unit: &str, target: Option<(f64, &str)>, note: String) {
+    pub fn rate(
+        &mut self,
+        section: &str,
+        name: &str,
+        value: f64,
+        unit: &str,
+        target: Option<(f64, &str)>,
+        note: String,
+    ) {
         let ratio = (self.reference_rate > 0.0).then(|| value / self.reference_rate);
         let (target, met) = match (target, ratio) {
             (Some((min, words)), Some(r)) => (Some(words.to_string()), Some(r >= min)),
             (Some((_, words)), None) => (Some(words.to_string()), None),
             (None, _) => (None, None),
         };
-        self.push(Row { section: section.into(), name: name.into(), value, unit: unit.into(), ratio, target, met, note });
+        self.push(Row {
+            section: section.into(),
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            ratio,
+            target,
+            met,
+            note,
+        });
     }
 
     /// A latency in milliseconds, with an optional upper bound.
@@ -64,7 +81,16 @@ impl Report {
             Some(m) => (Some(format!("< {m} ms")), Some(ms < m)),
             None => (None, None),
         };
-        self.push(Row { section: section.into(), name: name.into(), value: ms, unit: "ms".into(), ratio, target, met, note });
+        self.push(Row {
+            section: section.into(),
+            name: name.into(),
+            value: ms,
+            unit: "ms".into(),
+            ratio,
+            target,
+            met,
+            note,
+        });
     }
 
     /// A size, with an optional upper bound.
@@ -73,7 +99,16 @@ impl Report {
             Some(m) => (Some(format!("≤ {m} {unit}")), Some(value <= m)),
             None => (None, None),
         };
-        self.push(Row { section: section.into(), name: name.into(), value, unit: unit.into(), ratio: None, target, met, note });
+        self.push(Row {
+            section: section.into(),
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            ratio: None,
+            target,
+            met,
+            note,
+        });
     }
 
     pub fn push(&mut self, row: Row) {
@@ -134,7 +169,11 @@ impl Report {
                 .enumerate()
                 .map(|(i, c)| {
                     let pad = widths[i].saturating_sub(c.chars().count());
-                    if i == 2 || i == 4 { format!("{}{c}", " ".repeat(pad)) } else { format!("{c}{}", " ".repeat(pad)) }
+                    if i == 2 || i == 4 {
+                        format!("{}{c}", " ".repeat(pad))
+                    } else {
+                        format!("{c}{}", " ".repeat(pad))
+                    }
                 })
                 .collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
@@ -154,12 +193,16 @@ pub fn fmt_value(v: f64) -> String {
         let s = n.abs().to_string();
         let mut out = String::new();
         for (i, ch) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(ch);
         }
-        if n < 0 { format!("-{out}") } else { out }
+        if n < 0 {
+            format!("-{out}")
+        } else {
+            out
+        }
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
     } else {
@@ -174,7 +217,11 @@ pub fn median(xs: &mut [f64]) -> f64 {
     }
     xs.sort_by(|a, b| a.total_cmp(b));
     let mid = xs.len() / 2;
-    if xs.len() % 2 == 1 { xs[mid] } else { (xs[mid - 1] + xs[mid]) / 2.0 }
+    if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    }
 }
 
 /// The `p`-th percentile (0..=100) of sorted `xs`, nearest rank.

@@ -7,7 +7,7 @@
 //! points at the community's merchant (resident-signed), the merchant's credit for it, and a
 //! redemption of 5 points (resident-signed). That is 7 signatures per 5 entries (1.4 per entry).
 
-use linli_protocol::body::{Award, Body, Credit, Enroll, PayEntry, RegisterMerchant, Redemption};
+use linli_protocol::body::{Award, Body, Credit, Enroll, PayEntry, Redemption, RegisterMerchant};
 use linli_protocol::rules::RuleTable;
 use linli_protocol::testkit::{cid, key, ChainWriter, TestFederation};
 use linli_protocol::{EntryRef, Genesis, Hash, Keypair, SignedEntry};
@@ -91,7 +91,8 @@ impl Workload {
             }
             2 => {
                 self.nonce += 1;
-                let mut payment = self.f.payment(&resident, &self.merchant, self.chain.community.as_str(), 10, 150, self.nonce);
+                let mut payment =
+                    self.f.payment(&resident, &self.merchant, self.chain.community.as_str(), 10, 150, self.nonce);
                 payment.expiry_ms = self.chain.time_ms + 3_600_000;
                 let payment = self.f.sign(payment, &resident);
                 Body::Pay(PayEntry { payment, exposure_limit: None })
