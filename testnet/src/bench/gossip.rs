@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Sizes {
     pub rate: u64,
     pub seconds: u64,
+    /// Quiet time after the warm-up, for the gossipsub mesh to form.
+    pub settle_ms: u64,
 }
 
 const NODES: usize = 5;
@@ -52,7 +54,7 @@ pub async fn run(report: &mut Report, sizes: &Sizes) -> Result<()> {
         rig.enroll_many(i, 0, 3).await;
     }
     rig.converge(&(0..NODES).collect::<Vec<_>>(), Duration::from_secs(60), |h| h.iter().all(|(_, s, _)| *s == 3)).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(sizes.settle_ms)).await;
 
     let ids: Vec<CommunityId> = (0..NODES).map(|i| CommunityId::new(format!("c{i}"))).collect::<Result<_, _>>()?;
     let stores: Vec<Store> = rig

@@ -44,9 +44,9 @@ struct Args {
     /// Concurrent HTTP clients in the Append row.
     #[arg(long, default_value_t = 64)]
     clients: usize,
-    /// Total entries per second across the 5 nodes in the Gossip row.
-    #[arg(long, default_value_t = 1000)]
-    gossip_rate: u64,
+    /// Total entries per second across the 5 nodes in the Gossip row. Default 1000.
+    #[arg(long)]
+    gossip_rate: Option<u64>,
     /// Seconds of gossip load. Default 10.
     #[arg(long)]
     gossip_seconds: Option<u64>,
@@ -59,6 +59,10 @@ struct Args {
     /// Where to write the JSON copy of the table.
     #[arg(long, default_value = "linli-bench.json")]
     json: PathBuf,
+    /// Run only these groups (comma-separated: light, append, gossip, big); the ceiling always
+    /// runs (it is the reference). Default: all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// A previous run's JSON: add a column comparing each figure with it.
     #[arg(long)]
     compare: Option<PathBuf>,
@@ -108,28 +112,41 @@ async fn main() -> Result<()> {
     let genesis = linli_protocol::testkit::genesis(&["c0", "c1", "c2", "c3", "c4"]);
     let signatures = args.signatures.unwrap_or(if s { 512 } else { 8192 });
     ceiling::run(&mut report, &genesis, &ceiling::Sizes { signatures, reps });
-    lightclient::run(
-        &mut report,
-        &genesis,
-        &lightclient::Sizes { tree: pick(None, 1024, 65_536) as usize, proofs: pick(None, 32, 256) as usize, reps },
-    );
+    let want = |g: &str| args.only.is_empty() || args.only.iter().any(|o| o == g);
+    if want("light") {
+        lightclient::run(
+            &mut report,
+            &genesis,
+            &lightclient::Sizes { tree: pick(None, 1024, 65_536) as usize, proofs: pick(None, 32, 256) as usize, reps },
+        );
+    }
     let payments = args.payments.unwrap_or(if s { 256 } else { 20_000 });
-    append::run(&mut report, &append::Sizes { payments, clients: args.clients.min(payments).max(1) }).await?;
-    gossip::run(
-        &mut report,
-        &gossip::Sizes { rate: args.gossip_rate.max(1), seconds: pick(args.gossip_seconds, 1, 10) },
-    )
-    .await?;
-    big::run(
-        &mut report,
-        &big::Sizes {
-            entries: pick(args.entries, 3000, 1_000_000).max(200),
-            residents: if s { 20 } else { 1000 },
-            verify_reps: args.verify_reps.unwrap_or(if s { 2 } else { 1 }).max(1),
-        },
-        &linli,
-    )
-    .await?;
+    if want("append") {
+        append::run(&mut report, &append::Sizes { payments, clients: args.clients.min(payments).max(1) }).await?;
+    }
+    if want("gossip") {
+        gossip::run(
+            &mut report,
+            &gossip::Sizes {
+                rate: args.gossip_rate.unwrap_or(if s { 200 } else { 1000 }).max(1),
+                seconds: pick(args.gossip_seconds, 1, 10),
+                settle_ms: if s { 500 } else { 3000 },
+            },
+        )
+        .await?;
+    }
+    if want("big") {
+        big::run(
+            &mut report,
+            &big::Sizes {
+                entries: pick(args.entries, 2000, 1_000_000).max(200),
+                residents: if s { 20 } else { 1000 },
+                verify_reps: args.verify_reps.unwrap_or(if s { 2 } else { 1 }).max(1),
+            },
+            &linli,
+        )
+        .await?;
+    }
     report.seconds = started.elapsed().as_secs_f64();
     let table = report.table(previous.as_ref());
     println!("{table}");
