@@ -15,21 +15,21 @@
 //!
 //! The first failure stops the run and names the community, the seq and the rule.
 
-use crate::source::{ReadError, Source};
+use crate::prefetch::{read_chunk, Item, Prefetch};
+use crate::source::Source;
 use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use linli_protocol::checkpoint::CosignedCheckpoint;
 use linli_protocol::merkle::Frontier;
 use linli_protocol::state::Rejection;
-use linli_protocol::verify::{verify_run, SignerKeys, VerifiedEntry, VerifyError};
-use linli_protocol::{ApplyContext, CommunityId, Genesis, Hash, RejectedEntry, SignedEntry, State};
+use linli_protocol::verify::{SignerKeys, VerifiedEntry, VerifyError};
+use linli_protocol::{ApplyContext, CommunityId, Genesis, Hash, RejectedEntry, State};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// Entries read (and batch-verified) per ledger at a time.
-pub const CHUNK: usize = 8192;
+pub use crate::prefetch::CHUNK;
 
 /// The first thing found wrong, with where and which rule.
 #[derive(Debug, Clone, Serialize)]
@@ -45,7 +45,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn at(community: &CommunityId, seq: u64, rule: &str, message: String) -> Self {
+    pub(crate) fn at(community: &CommunityId, seq: u64, rule: &str, message: String) -> Self {
         Failure {
             community: community.clone(),
             seq: Some(seq),
@@ -78,7 +78,7 @@ impl Failure {
         }
     }
 
-    fn signature(e: VerifyError, kind: Option<&'static str>) -> Self {
+    pub(crate) fn signature(e: VerifyError, kind: Option<&'static str>) -> Self {
         Failure {
             kind,
             ..Failure::at(&e.community, e.seq, "signature", format!("{} signature refused: {}", e.what, e.error))
@@ -143,7 +143,9 @@ pub type Hook<'a> = &'a mut dyn FnMut(&VerifiedEntry, &State);
 struct Cursor {
     keys: SignerKeys,
     next_read: u64,
-    queue: VecDeque<VerifiedEntry>,
+    queue: VecDeque<Item>,
+    /// The read-ahead thread (RocksDB directories).
+    ahead: Option<Prefetch>,
     pending: Option<Failure>,
     exhausted: bool,
     finished: bool,
@@ -240,12 +242,18 @@ impl Engine<'_> {
         if dependency {
             self.bar.inc_length(claimed.unwrap_or(0));
         }
+        let keys = SignerKeys { current: info.signing_key, recovery: info.recovery_key };
+        let ahead = match self.source.own_handle() {
+            Some(own) => Some(Prefetch::start(own, self.gh, id.clone(), keys)?),
+            None => None,
+        };
         self.cursors.insert(
             id.clone(),
             Cursor {
-                keys: SignerKeys { current: info.signing_key, recovery: info.recovery_key },
+                keys,
                 next_read: 0,
                 queue: VecDeque::new(),
+                ahead,
                 pending: None,
                 exhausted: false,
                 finished: false,
@@ -333,15 +341,15 @@ impl Engine<'_> {
                 }
                 continue;
             }
-            let Some(v) = cursor.queue.front() else { continue };
+            let Some((v, _)) = cursor.queue.front() else { continue };
             match self.state.check(v, &ApplyContext::default()) {
                 Ok(changes) => {
                     self.state.commit(changes);
-                    let Some(v) = cursor.queue.pop_front() else { continue };
+                    let Some((v, leaf)) = cursor.queue.pop_front() else { continue };
                     cursor.frontier.push(&v.hash());
                     cursor.report.entries = cursor.report.entries.saturating_add(1);
                     let seq = v.signed().entry.seq;
-                    if let Some(leaf) = self.source.leaf(id, seq) {
+                    if let Some(leaf) = leaf {
                         if leaf != Some(v.hash()) {
                             let stored = leaf.map(|h| h.to_hex()).unwrap_or_else(|| "nothing".into());
                             let mut f = Failure::at(
@@ -372,39 +380,24 @@ impl Engine<'_> {
         }
     }
 
-    /// Read and batch-verify the next chunk of a ledger. A bad record becomes the cursor's
-    /// pending failure, reported once the entries before it have been applied.
+    /// Take the next verified chunk of a ledger (from its read-ahead thread, or read it now). A
+    /// bad record becomes the cursor's pending failure, reported once the entries before it have
+    /// been applied.
     fn refill(&mut self, id: &CommunityId) -> Result<()> {
         let Some(cursor) = self.cursors.get_mut(id) else { return Ok(()) };
-        let from = cursor.next_read;
-        let (entries, bad) = match self.source.read(id, from, CHUNK) {
-            Ok(v) => (v, None),
-            Err(ReadError::Corrupt { community, seq, rule, reason }) => {
-                let bad = Failure::at(&community, seq, rule, reason);
-                let count = usize::try_from(seq.saturating_sub(from)).unwrap_or(0);
-                if count == 0 {
-                    (Vec::new(), Some(bad))
-                } else {
-                    match self.source.read(id, from, count) {
-                        Ok(v) => (v, Some(bad)),
-                        Err(ReadError::Corrupt { community, seq, rule, reason }) => {
-                            (Vec::new(), Some(Failure::at(&community, seq, rule, reason)))
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            Err(e) => return Err(e.into()),
+        let chunk = match &cursor.ahead {
+            Some(ahead) => ahead.next()?,
+            None => read_chunk(self.source, &self.gh, id, cursor.next_read, cursor.keys)?,
         };
-        if entries.is_empty() && bad.is_none() {
+        if chunk.exhausted {
             cursor.exhausted = true;
+            cursor.ahead = None;
             return Ok(());
         }
-        let (verified, error, keys) = verify_parallel(&self.gh, entries, cursor.keys)?;
-        cursor.keys = keys;
-        cursor.next_read = cursor.next_read.saturating_add(verified.len() as u64);
-        cursor.queue.extend(verified);
-        cursor.pending = error.or(bad);
+        cursor.keys = chunk.keys;
+        cursor.next_read = cursor.next_read.saturating_add(chunk.items.len() as u64);
+        cursor.queue.extend(chunk.items);
+        cursor.pending = chunk.failure;
         Ok(())
     }
 
@@ -555,66 +548,4 @@ fn check_checkpoint(
         valid.insert(cs.witness.clone());
     }
     Ok(valid)
-}
-
-type Verified = (Vec<VerifiedEntry>, Option<Failure>, SignerKeys);
-type Run = Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)>;
-
-// `verify_run`'s error carries the verified prefix and the refusal (protocol's API).
-#[allow(clippy::result_large_err)]
-/// Batch-verify `entries` (consecutive, of one ledger) on all cores. Returns the verified
-/// prefix, the first bad entry's failure, and the keys in force after the last entry.
-pub fn verify_parallel(gh: &Hash, entries: Vec<SignedEntry>, start: SignerKeys) -> Result<Verified> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let per = entries.len().div_ceil(threads).max(512);
-    let first_seq = entries.first().map(|e| e.entry.seq).unwrap_or(0);
-    let kinds: Vec<&'static str> = entries.iter().map(|e| e.entry.body.kind()).collect();
-    let mut parts: Vec<(Vec<SignedEntry>, SignerKeys)> = Vec::new();
-    let mut keys = start;
-    let mut part_keys = keys;
-    let mut current: Vec<SignedEntry> = Vec::with_capacity(per);
-    for e in entries {
-        if current.len() == per {
-            parts.push((std::mem::replace(&mut current, Vec::with_capacity(per)), part_keys));
-            part_keys = keys;
-        }
-        keys = keys.step(&e).1;
-        current.push(e);
-    }
-    if !current.is_empty() {
-        parts.push((current, part_keys));
-    }
-    let results: Vec<Run> = std::thread::scope(|s| -> Result<Vec<Run>> {
-        let mut parts = parts.into_iter();
-        let first = parts.next();
-        let mut handles = Vec::new();
-        for (part, k) in parts {
-            let h = std::thread::Builder::new()
-                .name("linli-verify".into())
-                .spawn_scoped(s, move || verify_run(gh, part, k))
-                .map_err(|e| anyhow!("starting a verification thread: {e}"))?;
-            handles.push(h);
-        }
-        let mut out = Vec::with_capacity(handles.len().saturating_add(1));
-        if let Some((part, k)) = first {
-            out.push(verify_run(gh, part, k));
-        }
-        for h in handles {
-            out.push(h.join().map_err(|_| anyhow!("a verification thread failed"))?);
-        }
-        Ok(out)
-    })?;
-    let mut verified = Vec::new();
-    for r in results {
-        match r {
-            Ok(v) => verified.extend(v),
-            Err((prefix, e)) => {
-                verified.extend(prefix);
-                let index = usize::try_from(e.seq.saturating_sub(first_seq)).unwrap_or(usize::MAX);
-                let kind = kinds.get(index).copied();
-                return Ok((verified, Some(Failure::signature(e, kind)), keys));
-            }
-        }
-    }
-    Ok((verified, None, keys))
 }

@@ -16,6 +16,7 @@ mod inspect;
 mod keyring;
 mod keys;
 mod out;
+mod prefetch;
 mod proof;
 mod source;
 mod statediff;

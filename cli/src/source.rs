@@ -248,11 +248,19 @@ impl Source {
         }
     }
 
-    /// The store's recorded hash of entry `seq` (its Merkle leaf), for directories only: `None`
-    /// when the source has no such column, `Some(None)` when the leaf is missing.
-    pub fn leaf(&self, community: &CommunityId, seq: u64) -> Option<Option<Hash>> {
+    /// The store's recorded hashes of entries `from..from+count` (one range scan), for
+    /// directories only (`None` otherwise); a position without a leaf is `None`.
+    pub fn leaf_range(&self, community: &CommunityId, from: u64, count: usize) -> Result<Option<Vec<Option<Hash>>>> {
         match self {
-            Source::Db { store, .. } => Some(store.leaves(community).leaf(seq)),
+            Source::Db { store, .. } => Ok(Some(store.leaf_range(community, from, count).map_err(|e| anyhow!("{e}"))?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Another handle on the same RocksDB directory, for a read-ahead thread (directories only).
+    pub fn own_handle(&self) -> Option<Source> {
+        match self {
+            Source::Db { store, dir } => Some(Source::Db { store: store.clone(), dir: dir.clone() }),
             _ => None,
         }
     }

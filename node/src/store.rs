@@ -354,6 +354,29 @@ impl Store {
         }
     }
 
+    /// The recorded leaves (entry hashes) of positions `from..from+count`, by one range scan; a
+    /// position without a well-formed leaf is `None`.
+    pub fn leaf_range(
+        &self,
+        community: &CommunityId,
+        from: u64,
+        count: usize,
+    ) -> Result<Vec<Option<Hash>>, StoreError> {
+        let cf = self.cf(Column::Leaves)?;
+        let mut out = vec![None; count];
+        let start = position_key(community, from);
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
+            let (k, v) = item?;
+            let Some((c, seq)) = parse_position_key(&k) else { break };
+            let Some(slot) = usize::try_from(seq.saturating_sub(from)).ok().filter(|_| &c == community) else { break };
+            match out.get_mut(slot) {
+                Some(s) => *s = v.as_ref().try_into().ok().map(Hash),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// The Merkle leaves (entry hashes) of a community, readable by index.
     pub fn leaves<'a>(&'a self, community: &'a CommunityId) -> StoreLeaves<'a> {
         StoreLeaves { store: self, community }
@@ -501,6 +524,15 @@ impl Store {
             out.push(EquivocationProof::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?);
         }
         Ok(out)
+    }
+
+    /// Compact every column family fully (maintenance, and disk figures after compaction).
+    pub fn compact(&self) {
+        for c in Column::ALL {
+            if let Some(cf) = self.db.cf_handle(c.name()) {
+                self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+            }
+        }
     }
 
     /// Approximate on-disk size of each column family, in bytes (for metrics).

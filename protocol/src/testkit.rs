@@ -63,7 +63,14 @@ pub fn genesis(ids: &[&str]) -> Genesis {
 
 impl TestFederation {
     pub fn new(ids: &[&str]) -> Self {
-        let genesis = genesis(ids);
+        Self::with_genesis(genesis(ids))
+    }
+
+    /// A federation over a given genesis (e.g. a rig's, with network addresses) whose
+    /// communities' keys are the labelled test keys `"{id}/signing"`, `"{id}/recovery"`.
+    pub fn with_genesis(genesis: Genesis) -> Self {
+        let ids: Vec<String> = genesis.communities.iter().map(|c| c.id.to_string()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let genesis_hash = genesis.hash();
         let state = State::new(&genesis);
         let keys = ids.iter().map(|id| (cid(id), key(&format!("{id}/signing")))).collect();
@@ -80,6 +87,22 @@ impl TestFederation {
         let entry = Entry { community: id.clone(), seq, prev_hash: prev, time_ms: self.time_ms, body };
         let signer = if matches!(entry.body, Body::RevokeKey(_)) { &self.recovery[&id] } else { &self.keys[&id] };
         SignedEntry::sign(entry, signer, &self.genesis_hash)
+    }
+
+    /// A writer that chains and signs entries of `community` from its current head without
+    /// verifying or applying them: fast enough for ledgers of millions of entries (benchmarks).
+    /// The caller vouches that the bodies are valid; a node or verifier re-checks them.
+    pub fn chain(&self, community: &str) -> ChainWriter {
+        let id = cid(community);
+        let (seq, head) = self.state.ledgers.get(&id).map(|l| (l.next_seq, l.head)).unwrap_or((0, Hash::ZERO));
+        ChainWriter {
+            key: self.keys[&id].clone(),
+            community: id,
+            genesis_hash: self.genesis_hash,
+            seq,
+            head,
+            time_ms: self.time_ms,
+        }
     }
 
     /// Verify `entry` against the key in force and apply it.
@@ -137,5 +160,36 @@ impl TestFederation {
             expiry_ms: self.time_ms.saturating_add(3_600_000),
             genesis: self.genesis_hash,
         }
+    }
+}
+
+/// Chains and signs one community's entries (see [`TestFederation::chain`]).
+pub struct ChainWriter {
+    pub community: CommunityId,
+    pub key: Keypair,
+    pub genesis_hash: Hash,
+    /// Seq of the next entry.
+    pub seq: u64,
+    /// Hash of the last entry.
+    pub head: Hash,
+    /// Time of the last entry; each entry is one millisecond later.
+    pub time_ms: u64,
+}
+
+impl ChainWriter {
+    /// The next entry carrying `body`, chained and signed.
+    pub fn next(&mut self, body: Body) -> SignedEntry {
+        self.time_ms += 1;
+        let entry = Entry {
+            community: self.community.clone(),
+            seq: self.seq,
+            prev_hash: self.head,
+            time_ms: self.time_ms,
+            body,
+        };
+        self.head = entry.hash(&self.genesis_hash);
+        self.seq += 1;
+        let signature = self.key.sign(crate::entry::ENTRY_DOMAIN, &self.genesis_hash, &self.head.0);
+        SignedEntry { entry, signature }
     }
 }

@@ -17,6 +17,8 @@ use crate::body::{rotation_message, Body, Signed, SignedPayload};
 use crate::entry::{SignedEntry, ENTRY_DOMAIN};
 use crate::keys::{self, SignatureError};
 use crate::primitives::{CommunityId, Hash, PublicKey, Signature};
+use ed25519_dalek::VerifyingKey;
+use std::collections::BTreeMap;
 
 /// A signature check that failed, with where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,8 +174,19 @@ fn batch_ok(items: &[Item]) -> bool {
     let mut vks = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
     let mut msgs: Vec<&[u8]> = Vec::with_capacity(items.len());
+    // Screening a key (decompression and the prime-order check, a full scalar multiplication)
+    // costs about as much as verifying a signature; a run is signed by few distinct keys (the
+    // community's, and its residents'), so each is screened once per run.
+    let mut screened: BTreeMap<PublicKey, VerifyingKey> = BTreeMap::new();
     for item in items {
-        let Ok(vk) = keys::verifying_key(&item.key) else { return false };
+        let vk = match screened.get(&item.key) {
+            Some(vk) => *vk,
+            None => {
+                let Ok(vk) = keys::verifying_key(&item.key) else { return false };
+                screened.insert(item.key, vk);
+                vk
+            }
+        };
         if r_is_small_order(&item.signature) {
             return false;
         }
