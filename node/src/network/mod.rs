@@ -201,7 +201,9 @@ pub async fn spawn(
                 ping: ping::Behaviour::new(ping::Config::new()),
                 mdns: if config.mdns {
                     Some(libp2p::mdns::tokio::Behaviour::new(
-                        libp2p::mdns::Config::default(),
+                        // Ask every 5 s (default: 5 min): nodes starting at the same moment
+                        // can miss each other's first query.
+                        libp2p::mdns::Config { query_interval: Duration::from_secs(5), ..Default::default() },
                         key.public().to_peer_id(),
                     )?)
                 } else {
