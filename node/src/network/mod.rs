@@ -10,7 +10,9 @@
 //! entries it lacks. A peer whose identify protocol version names another genesis is dropped.
 
 pub(crate) mod codec;
+mod inbound;
 pub mod messages;
+mod scoring;
 mod serve;
 
 use crate::metrics::Metrics;
@@ -23,7 +25,7 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, Respons
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
 use linli_protocol::{CommunityId, Genesis};
-use messages::{GossipMessage, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES, MAX_RANGE_ENTRIES};
+use messages::{GossipMessage, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES};
 use serve::Server;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -85,14 +87,8 @@ impl NetworkHandle {
     }
 }
 
-/// A peer scored below this is banned: the graylist threshold, which one invalid message
-/// (-100) crosses. Gossipsub ignores a graylisted peer's messages, so its score would not fall
-/// further: waiting for a lower one would let an attacker stay connected.
-const BAN_SCORE: f64 = -80.0;
 /// Every how many ticks (seconds) peers exchange the equivocation alerts they hold.
 const ALERT_EXCHANGE_TICKS: u64 = 10;
-/// How long a ban lasts.
-const BAN_DURATION: Duration = Duration::from_secs(300);
 
 /// Identify's agent version of a community node: `linli-node/<community>`.
 const NODE_AGENT: &str = "linli-node/";
@@ -184,7 +180,7 @@ pub async fn spawn(
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
         .with_behaviour(|key| {
             let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
-            let (params, thresholds) = scoring(&config.genesis);
+            let (params, thresholds) = scoring::params(&config.genesis);
             gossipsub.with_peer_score(params, thresholds)?;
             Ok(Behaviour {
                 blocked: Default::default(),
@@ -272,40 +268,6 @@ pub async fn spawn(
     Ok((bound, handle, task))
 }
 
-/// Peer scoring: an invalid message (a rejected entry, malformed bytes) is penalised on the
-/// topic; below the graylist threshold a peer's messages are ignored.
-fn scoring(genesis: &Genesis) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
-    let mut params = gossipsub::PeerScoreParams::default();
-    for name in ["entries", "checkpoints", "alerts"] {
-        // Positive credit is small and capped (about +1 for time in the mesh, up to +100 for
-        // first deliveries of valid messages); each invalid message costs -100 x count^2 and
-        // decays by 1% a second, so a flooding peer stays penalised for minutes.
-        let topic_params = gossipsub::TopicScoreParams {
-            topic_weight: 1.0,
-            time_in_mesh_weight: 0.01,
-            time_in_mesh_quantum: Duration::from_secs(1),
-            time_in_mesh_cap: 100.0,
-            first_message_deliveries_weight: 1.0,
-            first_message_deliveries_decay: 0.9,
-            first_message_deliveries_cap: 100.0,
-            mesh_message_deliveries_weight: 0.0,
-            mesh_failure_penalty_weight: 0.0,
-            invalid_message_deliveries_weight: -100.0,
-            invalid_message_deliveries_decay: 0.99,
-            ..Default::default()
-        };
-        params.topics.insert(topic(genesis, name).hash(), topic_params);
-    }
-    let thresholds = gossipsub::PeerScoreThresholds {
-        gossip_threshold: -10.0,
-        publish_threshold: -50.0,
-        graylist_threshold: -80.0,
-        accept_px_threshold: 10.0,
-        opportunistic_graft_threshold: 20.0,
-    };
-    (params, thresholds)
-}
-
 impl EventLoop {
     async fn run(
         mut self,
@@ -364,37 +326,6 @@ impl EventLoop {
             // An alert gossiped once may have been lost: exchange them now and then.
             if self.ticks.is_multiple_of(ALERT_EXCHANGE_TICKS) {
                 self.request(peer, SyncRequest::Alerts);
-            }
-        }
-    }
-
-    /// Disconnect and refuse, for [`BAN_DURATION`], peers whose gossip score fell below
-    /// [`BAN_SCORE`] (they kept sending invalid messages); lift expired bans.
-    fn ban_abusers(&mut self) {
-        let now = std::time::Instant::now();
-        let expired: Vec<PeerId> = self
-            .banned
-            .iter()
-            .filter(|(_, since)| now.duration_since(**since) > BAN_DURATION)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in expired {
-            self.banned.remove(&p);
-            self.swarm.behaviour_mut().blocked.unblock_peer(p);
-        }
-        let abusers: Vec<(PeerId, f64)> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_peers()
-            .filter_map(|(p, _)| Some((*p, self.swarm.behaviour().gossipsub.peer_score(p)?)))
-            .filter(|(_, score)| *score < BAN_SCORE)
-            .collect();
-        for (p, score) in abusers {
-            if self.banned.insert(p, now).is_none() {
-                tracing::warn!(peer = %p, score, "peer keeps sending invalid messages: disconnected and refused");
-                self.swarm.behaviour_mut().blocked.block_peer(p);
-                self.peers.remove(&p);
             }
         }
     }
@@ -507,81 +438,6 @@ impl EventLoop {
         self.metrics.set_peers(self.peers.len());
     }
 
-    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
-        let tx = self.internal_tx.clone();
-        let msg = match GossipMessage::from_bytes(&data) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(%source, error = %e, "malformed gossip");
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &id,
-                    &source,
-                    MessageAcceptance::Reject,
-                );
-                return;
-            }
-        };
-        let sequencer = self.sequencer.clone();
-        let entry = match msg {
-            GossipMessage::Entry(entry) if !self.followed.contains(&entry.entry.community) => {
-                // Not a ledger this node replicates (city scale: it follows its district).
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &id,
-                    &source,
-                    MessageAcceptance::Ignore,
-                );
-                return;
-            }
-            GossipMessage::Entry(entry) => entry,
-            GossipMessage::Alert(proof) => {
-                tokio::spawn(async move {
-                    let acceptance = match sequencer.alert(proof).await {
-                        Ok(true) => MessageAcceptance::Accept,
-                        Ok(false) => MessageAcceptance::Reject,
-                        Err(_) => MessageAcceptance::Ignore,
-                    };
-                    let _ = tx.send(Internal::Report { id, source, acceptance }).await;
-                });
-                return;
-            }
-            GossipMessage::Checkpoint(cp) => {
-                tokio::spawn(async move {
-                    let acceptance = match sequencer.peer_checkpoint(cp).await {
-                        Ok(crate::sequencer::CheckpointVerdict::Valid) => MessageAcceptance::Accept,
-                        Ok(crate::sequencer::CheckpointVerdict::Invalid) => MessageAcceptance::Reject,
-                        Err(_) => MessageAcceptance::Ignore,
-                    };
-                    let _ = tx.send(Internal::Report { id, source, acceptance }).await;
-                });
-                return;
-            }
-        };
-        let (metrics, sequenced_ms) = (self.metrics.clone(), entry.entry.time_ms);
-        tokio::spawn(async move {
-            let acceptance = match sequencer.ingest(vec![*entry]).await {
-                Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
-                Ok(o) => {
-                    if let Some(c) = o.waiting_on.clone() {
-                        let _ = tx.send(Internal::Follow(c)).await;
-                    }
-                    if let Some((community, from)) = o.gap {
-                        let request = SyncRequest::Range { community, from, limit: MAX_RANGE_ENTRIES };
-                        let _ = tx.send(Internal::Request { peer: source, request }).await;
-                        MessageAcceptance::Ignore
-                    } else if o.waiting || o.applied == 0 {
-                        // Held back, or already known (a replay): not relayed, not penalised.
-                        MessageAcceptance::Ignore
-                    } else {
-                        metrics.gossip_accepted(crate::sequencer::now_ms().saturating_sub(sequenced_ms));
-                        MessageAcceptance::Accept
-                    }
-                }
-                Err(_) => MessageAcceptance::Ignore,
-            };
-            let _ = tx.send(Internal::Report { id, source, acceptance }).await;
-        });
-    }
-
     fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
         if let Some(home) = self.server.forward_to(&request) {
             match self.community_peers.get(&home).copied() {
@@ -600,65 +456,6 @@ impl EventLoop {
         tokio::spawn(async move {
             let response = server.answer(request).await;
             let _ = tx.send(Internal::Respond { channel, response }).await;
-        });
-    }
-
-    fn on_response(&mut self, peer: PeerId, request: Option<SyncRequest>, response: SyncResponse) {
-        let (store, sequencer, tx) = (self.store.clone(), self.sequencer.clone(), self.internal_tx.clone());
-        tokio::spawn(async move {
-            match response {
-                SyncResponse::Head { community, size, head } => {
-                    let c = community.clone();
-                    // Our size, and our hash at the peer's last position (to spot a fork).
-                    let (ours, ours_at) = tokio::task::spawn_blocking(move || {
-                        let ours = store.head(&c).map(|(n, _)| n).unwrap_or(0);
-                        let at = if size > 0 && size <= ours {
-                            linli_protocol::merkle::LeafSource::leaf(&store.leaves(&c), size - 1)
-                        } else {
-                            None
-                        };
-                        (ours, at)
-                    })
-                    .await
-                    .unwrap_or((0, None));
-                    let request = if size > ours {
-                        Some(SyncRequest::Range { community, from: ours, limit: MAX_RANGE_ENTRIES })
-                    } else if size > 0 && ours_at.is_some_and(|h| h != head) {
-                        // Same position, another entry: fetch it; the sequencer proves the fork.
-                        Some(SyncRequest::Range { community, from: size - 1, limit: 1 })
-                    } else {
-                        None
-                    };
-                    if let Some(request) = request {
-                        let _ = tx.send(Internal::Request { peer, request }).await;
-                    }
-                }
-                SyncResponse::Entries(list) => {
-                    let n = list.len() as u64;
-                    let Ok(outcome) = sequencer.ingest(list).await else { return };
-                    if let Some(c) = outcome.waiting_on.clone() {
-                        let _ = tx.send(Internal::Follow(c)).await;
-                    }
-                    if let Some(reason) = &outcome.rejected {
-                        tracing::warn!(%peer, %reason, "peer served an invalid entry");
-                        return;
-                    }
-                    if let Some(SyncRequest::Range { community, from, limit }) = request {
-                        if outcome.applied > 0 && n >= limit.min(MAX_RANGE_ENTRIES) {
-                            let request = SyncRequest::Range { community, from: from + n, limit };
-                            let _ = tx.send(Internal::Request { peer, request }).await;
-                        }
-                    }
-                }
-                SyncResponse::Alerts(proofs) => {
-                    for proof in proofs {
-                        // The sequencer verifies each and records the ones it did not hold.
-                        let _ = sequencer.alert(proof).await;
-                    }
-                }
-                SyncResponse::Error(e) => tracing::debug!(%peer, error = %e, "sync error"),
-                _ => tracing::debug!(%peer, "unexpected answer to a sync request"),
-            }
         });
     }
 }

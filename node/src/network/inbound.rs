@@ -1,0 +1,145 @@
+//! What the event loop does with what peers send: gossip is validated by the sequencer thread
+//! off the loop and the verdict reported to gossipsub (accept, ignore and sync a gap, or reject
+//! so the sender is penalised); sync answers (heads, entry ranges, alerts) are turned into the
+//! next request or handed to the sequencer.
+
+use super::messages::{GossipMessage, SyncRequest, SyncResponse, MAX_RANGE_ENTRIES};
+use super::{EventLoop, Internal};
+use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::PeerId;
+
+impl EventLoop {
+    pub(super) fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
+        let tx = self.internal_tx.clone();
+        let msg = match GossipMessage::from_bytes(&data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%source, error = %e, "malformed gossip");
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &id,
+                    &source,
+                    MessageAcceptance::Reject,
+                );
+                return;
+            }
+        };
+        let sequencer = self.sequencer.clone();
+        let entry = match msg {
+            GossipMessage::Entry(entry) if !self.followed.contains(&entry.entry.community) => {
+                // Not a ledger this node replicates (city scale: it follows its district).
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &id,
+                    &source,
+                    MessageAcceptance::Ignore,
+                );
+                return;
+            }
+            GossipMessage::Entry(entry) => entry,
+            GossipMessage::Alert(proof) => {
+                tokio::spawn(async move {
+                    let acceptance = match sequencer.alert(proof).await {
+                        Ok(true) => MessageAcceptance::Accept,
+                        Ok(false) => MessageAcceptance::Reject,
+                        Err(_) => MessageAcceptance::Ignore,
+                    };
+                    let _ = tx.send(Internal::Report { id, source, acceptance }).await;
+                });
+                return;
+            }
+            GossipMessage::Checkpoint(cp) => {
+                tokio::spawn(async move {
+                    let acceptance = match sequencer.peer_checkpoint(cp).await {
+                        Ok(crate::sequencer::CheckpointVerdict::Valid) => MessageAcceptance::Accept,
+                        Ok(crate::sequencer::CheckpointVerdict::Invalid) => MessageAcceptance::Reject,
+                        Err(_) => MessageAcceptance::Ignore,
+                    };
+                    let _ = tx.send(Internal::Report { id, source, acceptance }).await;
+                });
+                return;
+            }
+        };
+        let (metrics, sequenced_ms) = (self.metrics.clone(), entry.entry.time_ms);
+        tokio::spawn(async move {
+            let acceptance = match sequencer.ingest(vec![*entry]).await {
+                Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
+                Ok(o) => {
+                    if let Some(c) = o.waiting_on.clone() {
+                        let _ = tx.send(Internal::Follow(c)).await;
+                    }
+                    if let Some((community, from)) = o.gap {
+                        let request = SyncRequest::Range { community, from, limit: MAX_RANGE_ENTRIES };
+                        let _ = tx.send(Internal::Request { peer: source, request }).await;
+                        MessageAcceptance::Ignore
+                    } else if o.waiting || o.applied == 0 {
+                        // Held back, or already known (a replay): not relayed, not penalised.
+                        MessageAcceptance::Ignore
+                    } else {
+                        metrics.gossip_accepted(crate::sequencer::now_ms().saturating_sub(sequenced_ms));
+                        MessageAcceptance::Accept
+                    }
+                }
+                Err(_) => MessageAcceptance::Ignore,
+            };
+            let _ = tx.send(Internal::Report { id, source, acceptance }).await;
+        });
+    }
+
+    pub(super) fn on_response(&mut self, peer: PeerId, request: Option<SyncRequest>, response: SyncResponse) {
+        let (store, sequencer, tx) = (self.store.clone(), self.sequencer.clone(), self.internal_tx.clone());
+        tokio::spawn(async move {
+            match response {
+                SyncResponse::Head { community, size, head } => {
+                    let c = community.clone();
+                    // Our size, and our hash at the peer's last position (to spot a fork).
+                    let (ours, ours_at) = tokio::task::spawn_blocking(move || {
+                        let ours = store.head(&c).map(|(n, _)| n).unwrap_or(0);
+                        let at = if size > 0 && size <= ours {
+                            linli_protocol::merkle::LeafSource::leaf(&store.leaves(&c), size - 1)
+                        } else {
+                            None
+                        };
+                        (ours, at)
+                    })
+                    .await
+                    .unwrap_or((0, None));
+                    let request = if size > ours {
+                        Some(SyncRequest::Range { community, from: ours, limit: MAX_RANGE_ENTRIES })
+                    } else if size > 0 && ours_at.is_some_and(|h| h != head) {
+                        // Same position, another entry: fetch it; the sequencer proves the fork.
+                        Some(SyncRequest::Range { community, from: size - 1, limit: 1 })
+                    } else {
+                        None
+                    };
+                    if let Some(request) = request {
+                        let _ = tx.send(Internal::Request { peer, request }).await;
+                    }
+                }
+                SyncResponse::Entries(list) => {
+                    let n = list.len() as u64;
+                    let Ok(outcome) = sequencer.ingest(list).await else { return };
+                    if let Some(c) = outcome.waiting_on.clone() {
+                        let _ = tx.send(Internal::Follow(c)).await;
+                    }
+                    if let Some(reason) = &outcome.rejected {
+                        tracing::warn!(%peer, %reason, "peer served an invalid entry");
+                        return;
+                    }
+                    if let Some(SyncRequest::Range { community, from, limit }) = request {
+                        if outcome.applied > 0 && n >= limit.min(MAX_RANGE_ENTRIES) {
+                            let request = SyncRequest::Range { community, from: from + n, limit };
+                            let _ = tx.send(Internal::Request { peer, request }).await;
+                        }
+                    }
+                }
+                SyncResponse::Alerts(proofs) => {
+                    for proof in proofs {
+                        // The sequencer verifies each and records the ones it did not hold.
+                        let _ = sequencer.alert(proof).await;
+                    }
+                }
+                SyncResponse::Error(e) => tracing::debug!(%peer, error = %e, "sync error"),
+                _ => tracing::debug!(%peer, "unexpected answer to a sync request"),
+            }
+        });
+    }
+}
