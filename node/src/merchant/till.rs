@@ -195,10 +195,18 @@ impl Till {
             return Ok(r);
         }
         let deadline = tokio::time::Instant::now() + timeout;
+        // Read the faulty set once per sale, not per poll; it is read again before accepting.
+        let trust = self.trust()?;
         loop {
             let request = SyncRequest::Proof { community: pending.at.community.clone(), seq: pending.at.seq };
             let last = match self.link.request(request).await {
-                Ok(SyncResponse::Proof(proof)) => match self.trust()?.verify_payment(&proof, &pending.payment) {
+                Ok(SyncResponse::Proof(proof)) => match trust.verify_payment(&proof, &pending.payment) {
+                    Ok(_) if self.trust()?.is_faulty(&pending.at.community) => {
+                        return Err(refusal(
+                            "issuer-faulty",
+                            format!("community {} is marked faulty", pending.at.community),
+                        ))
+                    }
                     Ok(v) => return self.accept(pending, *proof, v),
                     Err(LightError::Checkpoint(e @ CheckpointError::TooFewWitnesses { .. })) => e.to_string(),
                     Err(e @ LightError::Faulty { .. }) => return Err(refusal("issuer-faulty", e.to_string())),
