@@ -134,7 +134,8 @@ fn nodes_on_a_lan_find_each_other_by_mdns() {
         let config = dir.join("node.toml");
         let child = lan
             .exec(i, env!("CARGO_BIN_EXE_linli-node"), &["run", "--config", config.to_str().unwrap()])
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "info,libp2p_mdns=debug,linli_node::network=debug")
+            .stdout(std::fs::File::create(root.path().join(format!("{id}.log"))).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -173,7 +174,17 @@ fn nodes_on_a_lan_find_each_other_by_mdns() {
             eprintln!("found by mDNS and replicated both ledgers in {:?}", start.elapsed());
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "no replication over mDNS: {sizes:?}");
+        if start.elapsed() > Duration::from_secs(60) {
+            for id in ids {
+                let log = std::fs::read_to_string(root.path().join(format!("{id}.log"))).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                eprintln!("--- {id} log (last 60 lines) ---");
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+            panic!("no replication over mDNS: {sizes:?}");
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(nodes);

@@ -317,6 +317,17 @@ impl EventLoop {
                 let _ = self.swarm.dial(addr);
             }
         }
+        // mDNS reports a peer once; if that first dial failed (two nodes starting together can
+        // dial before the other listens), try again while it is still on the LAN.
+        // Dialling by peer id lets the mDNS behaviour supply the addresses it found.
+        let unconnected: Vec<PeerId> = match self.swarm.behaviour().mdns.as_ref() {
+            Some(mdns) => mdns.discovered_nodes().filter(|peer| !self.swarm.is_connected(peer)).copied().collect(),
+            None => Vec::new(),
+        };
+        for peer in unconnected {
+            tracing::debug!(%peer, "redialling a peer found by mDNS");
+            let _ = self.swarm.dial(peer);
+        }
         self.ticks = self.ticks.wrapping_add(1);
         let peers: Vec<PeerId> = self.peers.iter().copied().collect();
         for peer in peers {
@@ -358,6 +369,9 @@ impl EventLoop {
         match event {
             SwarmEvent::ConnectionEstablished { endpoint, .. } if endpoint.is_dialer() => {
                 self.connected_addresses.insert(endpoint.get_remote_address().clone());
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, %error, "dial failed (retried on the next tick)");
             }
             SwarmEvent::ConnectionClosed { peer_id, endpoint, num_established, .. } => {
                 if endpoint.is_dialer() {
