@@ -8,7 +8,7 @@
 use crate::audit::Failure;
 use crate::source::{ReadError, Source};
 use anyhow::{anyhow, Result};
-use linli_protocol::verify::{verify_run, SignerKeys, VerifiedEntry, VerifyError};
+use linli_protocol::verify::{SignerKeys, VerifiedEntry};
 use linli_protocol::{CommunityId, Hash, SignedEntry};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
@@ -124,63 +124,17 @@ impl Drop for Prefetch {
 }
 
 type Verified = (Vec<VerifiedEntry>, Option<Failure>, SignerKeys);
-type Run = Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)>;
 
-// `verify_run`'s error carries the verified prefix and the refusal (protocol's API).
-#[allow(clippy::result_large_err)]
-/// Batch-verify `entries` (consecutive, of one ledger) on all cores. Returns the verified
-/// prefix, the first bad entry's failure, and the keys in force after the last entry.
+/// Batch-verify `entries` (consecutive, of one ledger) on all cores (the node's
+/// [`linli_node::parallel_verify`]). Returns the verified prefix, the first bad entry's failure,
+/// and the keys in force after the last entry.
 pub fn verify_parallel(gh: &Hash, entries: Vec<SignedEntry>, start: SignerKeys) -> Result<Verified> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let per = entries.len().div_ceil(threads).max(512);
     let first_seq = entries.first().map(|e| e.entry.seq).unwrap_or(0);
     let kinds: Vec<&'static str> = entries.iter().map(|e| e.entry.body.kind()).collect();
-    let mut parts: Vec<(Vec<SignedEntry>, SignerKeys)> = Vec::new();
-    let mut keys = start;
-    let mut part_keys = keys;
-    let mut current: Vec<SignedEntry> = Vec::with_capacity(per);
-    for e in entries {
-        if current.len() == per {
-            parts.push((std::mem::replace(&mut current, Vec::with_capacity(per)), part_keys));
-            part_keys = keys;
-        }
-        keys = keys.step(&e).1;
-        current.push(e);
-    }
-    if !current.is_empty() {
-        parts.push((current, part_keys));
-    }
-    let results: Vec<Run> = std::thread::scope(|s| -> Result<Vec<Run>> {
-        let mut parts = parts.into_iter();
-        let first = parts.next();
-        let mut handles = Vec::new();
-        for (part, k) in parts {
-            let h = std::thread::Builder::new()
-                .name("linli-verify".into())
-                .spawn_scoped(s, move || verify_run(gh, part, k))
-                .map_err(|e| anyhow!("starting a verification thread: {e}"))?;
-            handles.push(h);
-        }
-        let mut out = Vec::with_capacity(handles.len().saturating_add(1));
-        if let Some((part, k)) = first {
-            out.push(verify_run(gh, part, k));
-        }
-        for h in handles {
-            out.push(h.join().map_err(|_| anyhow!("a verification thread failed"))?);
-        }
-        Ok(out)
-    })?;
-    let mut verified = Vec::new();
-    for r in results {
-        match r {
-            Ok(v) => verified.extend(v),
-            Err((prefix, e)) => {
-                verified.extend(prefix);
-                let index = usize::try_from(e.seq.saturating_sub(first_seq)).unwrap_or(usize::MAX);
-                let kind = kinds.get(index).copied();
-                return Ok((verified, Some(Failure::signature(e, kind)), keys));
-            }
-        }
-    }
-    Ok((verified, None, keys))
+    let out = linli_node::parallel_verify::verify_parallel(gh, entries, start);
+    let failure = out.error.map(|e| {
+        let index = usize::try_from(e.seq.saturating_sub(first_seq)).unwrap_or(usize::MAX);
+        Failure::signature(e, kinds.get(index).copied())
+    });
+    Ok((out.verified, failure, out.keys))
 }

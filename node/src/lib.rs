@@ -14,6 +14,7 @@ pub mod merchant;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod parallel_verify;
 pub mod repair;
 pub mod rotation;
 pub mod sequencer;

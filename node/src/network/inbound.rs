@@ -3,10 +3,11 @@
 //! so the sender is penalised); sync answers (heads, entry ranges, alerts) are turned into the
 //! next request or handed to the sequencer.
 
-use super::messages::{GossipMessage, SyncRequest, SyncResponse, MAX_RANGE_ENTRIES};
+use super::messages::{GossipMessage, SyncRequest, SyncResponse};
 use super::{EventLoop, Internal};
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::PeerId;
+use linli_protocol::SignedEntry;
 
 impl EventLoop {
     pub(super) fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
@@ -59,16 +60,26 @@ impl EventLoop {
             }
         };
         let (metrics, sequenced_ms) = (self.metrics.clone(), entry.entry.time_ms);
+        // Handed over here, in arrival order; only the wait for the verdict runs off the loop.
+        let Ok(verdict) = self.sequencer.ingest_in_order(vec![*entry]) else {
+            // The sequencer's queue is full: not relayed, not penalised; sync brings it later.
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                &id,
+                &source,
+                MessageAcceptance::Ignore,
+            );
+            return;
+        };
         tokio::spawn(async move {
-            let acceptance = match sequencer.ingest(vec![*entry]).await {
+            let acceptance = match verdict.await {
                 Ok(o) if o.rejected.is_some() => MessageAcceptance::Reject,
                 Ok(o) => {
                     if let Some(c) = o.waiting_on.clone() {
                         let _ = tx.send(Internal::Follow(c)).await;
                     }
                     if let Some((community, from)) = o.gap {
-                        let request = SyncRequest::Range { community, from, limit: MAX_RANGE_ENTRIES };
-                        let _ = tx.send(Internal::Request { peer: source, request }).await;
+                        // Held back until its predecessors come; sync them from the sender.
+                        let _ = tx.send(Internal::SyncFrom { peer: source, community, from }).await;
                         MessageAcceptance::Ignore
                     } else if o.waiting || o.applied == 0 {
                         // Held back, or already known (a replay): not relayed, not penalised.
@@ -84,7 +95,49 @@ impl EventLoop {
         });
     }
 
+    /// Entries a peer sent in answer to a range request: handed to the sequencer in order
+    /// here; a catch-up chain asks for the next range at once (see `catchup.rs`).
+    fn on_entries(&mut self, peer: PeerId, request: Option<SyncRequest>, list: Vec<SignedEntry>) {
+        let n = list.len() as u64;
+        let now = std::time::Instant::now();
+        let (community, chained, next) = match &request {
+            Some(SyncRequest::Range { community, from, limit }) => {
+                let (chained, next) = self.chains.answered(community, peer, *from, *limit, n, now);
+                (Some(community.clone()), chained, next)
+            }
+            _ => (None, false, None),
+        };
+        let (sequencer, tx) = (self.sequencer.clone(), self.internal_tx.clone());
+        let verdict = self.sequencer.ingest_in_order(list);
+        if let Some(next) = next {
+            self.request(peer, next);
+        }
+        tokio::spawn(async move {
+            let outcome = match verdict {
+                Ok(rx) => rx.await.ok(),
+                // The queue is full: wait for room (order no longer guaranteed; a gap is
+                // held back or synced again).
+                Err(list) => sequencer.ingest(list).await.ok(),
+            };
+            let Some(outcome) = outcome else { return };
+            if let Some(c) = outcome.waiting_on.clone() {
+                let _ = tx.send(Internal::Follow(c)).await;
+            }
+            if let Some(reason) = &outcome.rejected {
+                tracing::warn!(%peer, %reason, "peer served an invalid entry");
+            }
+            if let (Some(community), true) = (community, chained) {
+                let progressed = outcome.applied > 0 && outcome.rejected.is_none();
+                let _ = tx.send(Internal::Ingested { peer, community, progressed }).await;
+            }
+        });
+    }
+
     pub(super) fn on_response(&mut self, peer: PeerId, request: Option<SyncRequest>, response: SyncResponse) {
+        let response = match response {
+            SyncResponse::Entries(list) => return self.on_entries(peer, request, list),
+            other => other,
+        };
         let (store, sequencer, tx) = (self.store.clone(), self.sequencer.clone(), self.internal_tx.clone());
         tokio::spawn(async move {
             match response {
@@ -102,33 +155,12 @@ impl EventLoop {
                     })
                     .await
                     .unwrap_or((0, None));
-                    let request = if size > ours {
-                        Some(SyncRequest::Range { community, from: ours, limit: MAX_RANGE_ENTRIES })
+                    if size > ours {
+                        let _ = tx.send(Internal::SyncFrom { peer, community, from: ours }).await;
                     } else if size > 0 && ours_at.is_some_and(|h| h != head) {
                         // Same position, another entry: fetch it; the sequencer proves the fork.
-                        Some(SyncRequest::Range { community, from: size - 1, limit: 1 })
-                    } else {
-                        None
-                    };
-                    if let Some(request) = request {
+                        let request = SyncRequest::Range { community, from: size - 1, limit: 1 };
                         let _ = tx.send(Internal::Request { peer, request }).await;
-                    }
-                }
-                SyncResponse::Entries(list) => {
-                    let n = list.len() as u64;
-                    let Ok(outcome) = sequencer.ingest(list).await else { return };
-                    if let Some(c) = outcome.waiting_on.clone() {
-                        let _ = tx.send(Internal::Follow(c)).await;
-                    }
-                    if let Some(reason) = &outcome.rejected {
-                        tracing::warn!(%peer, %reason, "peer served an invalid entry");
-                        return;
-                    }
-                    if let Some(SyncRequest::Range { community, from, limit }) = request {
-                        if outcome.applied > 0 && n >= limit.min(MAX_RANGE_ENTRIES) {
-                            let request = SyncRequest::Range { community, from: from + n, limit };
-                            let _ = tx.send(Internal::Request { peer, request }).await;
-                        }
                     }
                 }
                 SyncResponse::Alerts(proofs) => {

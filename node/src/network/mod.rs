@@ -9,6 +9,7 @@
 //! Every second the loop asks each peer for the heads of the ledgers it follows and fetches any
 //! entries it lacks. A peer whose identify protocol version names another genesis is dropped.
 
+mod catchup;
 pub(crate) mod codec;
 mod inbound;
 pub mod messages;
@@ -118,6 +119,18 @@ enum Internal {
     },
     /// A followed ledger cites an entry of this ledger: replicate it too (on demand).
     Follow(CommunityId),
+    /// Catch up `community` from `from` with `peer` (unless a chain already does).
+    SyncFrom {
+        peer: PeerId,
+        community: CommunityId,
+        from: u64,
+    },
+    /// The sequencer validated a chunk of a catch-up chain.
+    Ingested {
+        peer: PeerId,
+        community: CommunityId,
+        progressed: bool,
+    },
 }
 
 struct EventLoop {
@@ -140,6 +153,8 @@ struct EventLoop {
     /// Ticks since start.
     ticks: u64,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// Running catch-up downloads, one per ledger.
+    chains: catchup::SyncChains,
     /// When each of this node's own sync requests was sent (for the latency histogram).
     sent: HashMap<OutboundRequestId, std::time::Instant>,
     metrics: Metrics,
@@ -259,6 +274,7 @@ pub async fn spawn(
         banned: HashMap::new(),
         ticks: 0,
         pending: HashMap::new(),
+        chains: Default::default(),
         sent: HashMap::new(),
         metrics,
         internal_tx,
@@ -356,6 +372,16 @@ impl EventLoop {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
             Internal::Request { peer, request } => self.request(peer, request),
+            Internal::SyncFrom { peer, community, from } => {
+                if let Some(request) = self.chains.start(&community, peer, from, std::time::Instant::now()) {
+                    self.request(peer, request);
+                }
+            }
+            Internal::Ingested { peer, community, progressed } => {
+                if let Some(request) = self.chains.ingested(&community, peer, progressed, std::time::Instant::now()) {
+                    self.request(peer, request);
+                }
+            }
             Internal::Follow(c) => {
                 if c != self.server.community && !self.followed.contains(&c) {
                     tracing::info!(community = %c, "a followed ledger cites this ledger: replicating it on demand");
@@ -437,14 +463,20 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
                 request_id,
                 error,
                 ..
             })) => {
                 self.sent.remove(&request_id);
-                if let Some(Pending::Forward(channel)) = self.pending.remove(&request_id) {
-                    let response = SyncResponse::Error(format!("the home community's node did not answer: {error}"));
-                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                match self.pending.remove(&request_id) {
+                    Some(Pending::Forward(channel)) => {
+                        let response =
+                            SyncResponse::Error(format!("the home community's node did not answer: {error}"));
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                    }
+                    Some(Pending::Sync(SyncRequest::Range { community, .. })) => self.chains.failed(&community, peer),
+                    _ => {}
                 }
             }
             _ => {}

@@ -75,6 +75,7 @@ impl Sequencer {
             key,
             store,
             state,
+            early: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod drafts;
 mod drive;
+mod early;
 mod peers;
 pub use drive::{Clock, Input, Output};
 pub use peers::CheckpointVerdict;
@@ -94,6 +95,8 @@ pub struct IngestOutcome {
     pub waiting_on: Option<CommunityId>,
     /// The first entry refused, and why.
     pub rejected: Option<String>,
+    /// Entries ahead of their ledger's head, held back until it reaches them.
+    pub held: usize,
 }
 
 enum Command {
@@ -124,6 +127,22 @@ impl SequencerHandle {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Ingest { entries, reply }).await.map_err(|_| SubmitError::Closed)?;
         rx.await.map_err(|_| SubmitError::Closed)
+    }
+
+    /// Queue entries of other ledgers for validation without waiting for room: calls made in
+    /// order reach the sequencer in order (a spawned task per call would not). Gives the entries
+    /// back if the queue is full or the node is shutting down.
+    pub fn ingest_in_order(
+        &self,
+        entries: Vec<SignedEntry>,
+    ) -> Result<oneshot::Receiver<IngestOutcome>, Vec<SignedEntry>> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Command::Ingest { entries, reply }) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full(Command::Ingest { entries, .. }))
+            | Err(mpsc::error::TrySendError::Closed(Command::Ingest { entries, .. })) => Err(entries),
+            Err(_) => Err(Vec::new()),
+        }
     }
 
     /// A checkpoint (with cosignatures) from a peer.
@@ -178,6 +197,8 @@ pub struct Sequencer {
     key: Keypair,
     store: Store,
     state: State,
+    /// Peer entries that arrived before their predecessor.
+    early: early::EarlyEntries,
 }
 
 /// Start the sequencer thread for `community` over `store` (whose state has been loaded and

@@ -11,6 +11,7 @@ use linli_protocol::{ApplyContext, CommunityId, Rejection, SignedEntry};
 
 impl Sequencer {
     /// Validate peer entries (runs of consecutive entries per community) into the batch.
+    /// Entries ahead of a ledger's head are held back and tried once the head reaches them.
     pub(super) fn ingest(&mut self, entries: Vec<SignedEntry>, batch: &mut Batch) -> IngestOutcome {
         let mut outcome = IngestOutcome::default();
         let mut runs: Vec<(CommunityId, Vec<SignedEntry>)> = Vec::new();
@@ -20,75 +21,136 @@ impl Sequencer {
                 _ => runs.push((e.entry.community.clone(), vec![e])),
             }
         }
-        for (community, mut run) in runs {
-            let Some(ledger) = self.state.ledgers.get(&community).cloned() else {
-                outcome.rejected.get_or_insert(format!("community {community} is not in the genesis"));
-                continue;
-            };
-            run.sort_by_key(|e| e.entry.seq);
+        let mut touched = std::collections::BTreeSet::new();
+        for (community, run) in runs {
+            self.ingest_run(&community, run, batch, &mut outcome);
+            touched.insert(community);
+        }
+        for community in touched {
+            self.apply_held(&community, batch, &mut outcome);
+        }
+        // A gap the held-back entries have filled is no longer a gap.
+        if let Some((c, from)) = &outcome.gap {
+            if self.state.ledgers.get(c).is_some_and(|l| l.next_seq > *from) {
+                outcome.gap = None;
+            }
+        }
+        outcome
+    }
+
+    /// Try the held-back entries of `community` that its new head reaches. Their refusals are
+    /// logged and counted, not charged to the message that moved the head.
+    fn apply_held(&mut self, community: &CommunityId, batch: &mut Batch, outcome: &mut IngestOutcome) {
+        loop {
+            let Some(next) = self.state.ledgers.get(community).map(|l| l.next_seq) else { return };
+            let ready = self.early.take_ready(community, next);
+            if ready.is_empty() {
+                return;
+            }
+            let mut held = IngestOutcome::default();
+            self.ingest_run(community, ready, batch, &mut held);
+            outcome.applied += held.applied;
+            if let Some(reason) = held.rejected {
+                tracing::debug!(%community, %reason, "a held-back entry was refused");
+            }
+            if held.applied == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Validate one run of entries of `community` (any order) into the batch.
+    fn ingest_run(
+        &mut self,
+        community: &CommunityId,
+        mut run: Vec<SignedEntry>,
+        batch: &mut Batch,
+        outcome: &mut IngestOutcome,
+    ) {
+        let Some(ledger) = self.state.ledgers.get(community).cloned() else {
+            outcome.rejected.get_or_insert(format!("community {community} is not in the genesis"));
+            return;
+        };
+        run.sort_by_key(|e| e.entry.seq);
+        let before = run.len();
+        let (old, new): (Vec<SignedEntry>, Vec<SignedEntry>) =
+            run.into_iter().partition(|e| e.entry.seq < ledger.next_seq);
+        run = new;
+        for e in old {
+            self.detect_equivocation(e, batch, outcome);
+        }
+        outcome.known += before - run.len();
+        if *community == self.community {
+            outcome.known += run.len(); // this node is the authority of its own ledger
+            return;
+        }
+        if ledger.faulty {
+            // Quarantined from the first proven conflict on; the common prefix is still taken.
             let before = run.len();
-            let (old, new): (Vec<SignedEntry>, Vec<SignedEntry>) =
-                run.into_iter().partition(|e| e.entry.seq < ledger.next_seq);
-            run = new;
-            for e in old {
-                self.detect_equivocation(e, batch, &mut outcome);
-            }
+            run.retain(|e| e.entry.seq < ledger.faulty_from);
             outcome.known += before - run.len();
-            if community == self.community {
-                outcome.known += run.len(); // this node is the authority of its own ledger
-                continue;
+        }
+        let Some(first) = run.first() else { return };
+        if first.entry.seq > ledger.next_seq {
+            outcome.gap.get_or_insert((community.clone(), ledger.next_seq));
+            for e in run {
+                if self.early.hold(e, ledger.next_seq) {
+                    outcome.held += 1;
+                }
             }
-            if ledger.faulty {
-                // Quarantined from the first proven conflict on; the common prefix is still taken.
-                let before = run.len();
-                run.retain(|e| e.entry.seq < ledger.faulty_from);
-                outcome.known += before - run.len();
+            return;
+        }
+        if run.windows(2).any(|w| w[1].entry.seq != w[0].entry.seq + 1) {
+            outcome.rejected.get_or_insert(format!("community {community}: entries are not consecutive"));
+            return;
+        }
+        let Some(keys) = self.state.signer_keys(community) else { return };
+        let verified = if run.len() >= crate::parallel_verify::MIN_PARALLEL {
+            let out = crate::parallel_verify::verify_parallel(&self.genesis_hash, run, keys);
+            match out.error {
+                None => out.verified,
+                Some(e) => {
+                    self.metrics.rejected("signature", Origin::Peer);
+                    outcome.rejected.get_or_insert(e.to_string());
+                    out.verified
+                }
             }
-            let Some(first) = run.first() else { continue };
-            if first.entry.seq > ledger.next_seq {
-                outcome.gap.get_or_insert((community.clone(), ledger.next_seq));
-                continue;
-            }
-            if run.windows(2).any(|w| w[1].entry.seq != w[0].entry.seq + 1) {
-                outcome.rejected.get_or_insert(format!("community {community}: entries are not consecutive"));
-                continue;
-            }
-            let Some(keys) = self.state.signer_keys(&community) else { continue };
-            let verified = match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
+        } else {
+            match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
                 Ok(v) => v,
                 Err((prefix, e)) => {
                     self.metrics.rejected("signature", Origin::Peer);
                     outcome.rejected.get_or_insert(e.to_string());
                     prefix
                 }
-            };
-            for v in verified {
-                match self.state.check(&v, &ApplyContext { now_ms: Some(self.now()) }) {
-                    Ok(changes) => {
-                        self.state.commit(changes.clone());
-                        batch.changes.extend(changes);
-                        let hash = v.hash();
-                        let signed = v.into_signed();
-                        batch.entries.push((signed.clone(), hash));
-                        outcome.applied += 1;
-                        self.follow_up(&signed, hash, batch);
+            }
+        };
+        let ctx = ApplyContext { now_ms: Some(self.now()) };
+        for v in verified {
+            match self.state.check(&v, &ctx) {
+                Ok(changes) => {
+                    self.state.commit(changes.clone());
+                    batch.changes.extend(changes);
+                    let hash = v.hash();
+                    let signed = v.into_signed();
+                    batch.entries.push((signed.clone(), hash));
+                    outcome.applied += 1;
+                    self.follow_up(&signed, hash, batch);
+                }
+                Err(e) if e.rejection.is_missing_dependency() => {
+                    outcome.waiting = true;
+                    if let Rejection::MissingDependency { reference, .. } = &e.rejection {
+                        outcome.waiting_on = Some(reference.community.clone());
                     }
-                    Err(e) if e.rejection.is_missing_dependency() => {
-                        outcome.waiting = true;
-                        if let Rejection::MissingDependency { reference, .. } = &e.rejection {
-                            outcome.waiting_on = Some(reference.community.clone());
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        self.metrics.rejected(e.rejection.rule(), Origin::Peer);
-                        outcome.rejected.get_or_insert(e.to_string());
-                        break;
-                    }
+                    break;
+                }
+                Err(e) => {
+                    self.metrics.rejected(e.rejection.rule(), Origin::Peer);
+                    outcome.rejected.get_or_insert(e.to_string());
+                    break;
                 }
             }
         }
-        outcome
     }
 
     /// A peer entry at a position this node already holds: if its hash differs and both are
@@ -255,4 +317,68 @@ pub enum CheckpointVerdict {
     Valid,
     /// Not signed by its community (reject: the sender is penalised).
     Invalid,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::super::{Input, Output, Sequencer};
+    use super::IngestOutcome;
+    use linli_protocol::body::{Body, Enroll};
+    use linli_protocol::testkit::{cid, key, TestFederation};
+    use linli_protocol::{Hash, SignedEntry, State};
+    use std::sync::Arc;
+
+    /// A sequencer of community `b` over a fresh store, and entries of community `a`'s ledger.
+    fn setup(n: u64) -> (tempfile::TempDir, Sequencer, Vec<SignedEntry>) {
+        let fed = TestFederation::new(&["a", "b"]);
+        let mut w = fed.chain("a");
+        let entries = (0..n)
+            .map(|i| {
+                w.next(Body::Enroll(Enroll { resident: key(&format!("a{i}")).public(), profile_hash: Hash::ZERO }))
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), &fed.genesis).unwrap();
+        let state = State::new(&fed.genesis);
+        let clock: super::super::Clock = Arc::new(|| u64::MAX / 4);
+        let seq = Sequencer::new(cid("b"), fed.genesis.clone(), key("b/signing"), store, state, None, clock);
+        (dir, seq, entries)
+    }
+
+    fn ingest(seq: &mut Sequencer, entries: Vec<SignedEntry>) -> IngestOutcome {
+        match seq.step(vec![Input::Ingest(entries)]).pop() {
+            Some(Output::Ingest(o)) => o,
+            other => panic!("unexpected output {other:?}"),
+        }
+    }
+
+    #[test]
+    fn entries_that_overtake_their_predecessor_are_applied_when_it_arrives() {
+        let (_dir, mut seq, e) = setup(4);
+        let o = ingest(&mut seq, vec![e[0].clone()]);
+        assert_eq!(o.applied, 1);
+        // 2 and 3 arrive before 1: held back, and the gap at 1 is reported.
+        let o = ingest(&mut seq, vec![e[3].clone()]);
+        assert_eq!((o.applied, o.held, o.gap.clone()), (0, 1, Some((cid("a"), 1))));
+        let o = ingest(&mut seq, vec![e[2].clone()]);
+        assert_eq!((o.applied, o.held), (0, 1));
+        // 1 arrives: it and the two held entries are applied, no gap is left.
+        let o = ingest(&mut seq, vec![e[1].clone()]);
+        assert_eq!((o.applied, o.gap, o.rejected), (3, None, None));
+        assert_eq!(seq.store.head(&cid("a")).unwrap().0, 4);
+    }
+
+    #[test]
+    fn a_forged_held_entry_is_refused_when_its_turn_comes_without_blaming_the_good_one() {
+        let (_dir, mut seq, mut e) = setup(3);
+        let mut sig = e[2].signature.0;
+        sig[0] ^= 1;
+        e[2].signature = linli_protocol::Signature(sig);
+        assert_eq!(ingest(&mut seq, vec![e[0].clone()]).applied, 1);
+        assert_eq!(ingest(&mut seq, vec![e[2].clone()]).held, 1);
+        let o = ingest(&mut seq, vec![e[1].clone()]);
+        assert_eq!((o.applied, o.rejected), (1, None), "the honest entry is accepted, the forgery dropped");
+        assert_eq!(seq.store.head(&cid("a")).unwrap().0, 2);
+    }
 }
