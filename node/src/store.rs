@@ -213,8 +213,14 @@ impl Store {
             b.put_cf(leaves, &key, hash.0);
             b.put_cf(by_hash, hash.0, &key);
         }
-        for c in &batch.changes {
-            b.put_cf(state, encoding::encode(&c.key()), encoding::encode(c));
+        // Only the last change of each state item in the group is written (every entry moves
+        // its ledger's head: a group of 2,048 entries would otherwise write it 2,048 times).
+        let mut written = std::collections::HashSet::with_capacity(batch.changes.len());
+        for c in batch.changes.iter().rev() {
+            let key = encoding::encode(&c.key());
+            if written.insert(key.clone()) {
+                b.put_cf(state, key, encoding::encode(c));
+            }
         }
         for cp in &batch.checkpoints {
             b.put_cf(
