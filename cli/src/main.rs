@@ -8,6 +8,10 @@
 //! that does not verify, nodes that disagree, a proof that fails, a transaction the node
 //! refused); 2 any other error (bad arguments, unreadable files, unreachable node).
 
+/// mimalloc: the ingest path allocates and frees many small objects per entry.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod audit;
 mod compare;
 mod export;

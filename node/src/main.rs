@@ -1,6 +1,10 @@
 //! `linli-node`: create a community's keys and configuration, build a genesis file from member
 //! files, check a store, and run the node.
 
+/// mimalloc: the ingest path allocates and frees many small objects per entry.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use linli_node::config::{Config, ConfigFile};

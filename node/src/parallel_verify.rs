@@ -85,6 +85,98 @@ pub fn verify_parallel(genesis_hash: &Hash, entries: Vec<SignedEntry>, start: Si
     ParallelVerified { verified, error: None, keys }
 }
 
+/// Entries per piece of [`verify_streaming`]: big enough for batch verification to pay off.
+pub const PIECE: usize = 256;
+
+/// Verify `entries` (consecutive entries of one ledger, starting with `start` in force) on
+/// worker threads, one piece of [`PIECE`] entries at a time, and hand each verified entry to
+/// `apply` on the calling thread, in order, as soon as its piece is done: verification of the
+/// next pieces overlaps the caller's work on this one. `apply` returns false to stop (the
+/// workers then stop after their current piece). Returns the first entry refused, if any
+/// (every entry before it has been handed to `apply`).
+pub fn verify_streaming(
+    genesis_hash: &Hash,
+    entries: Vec<SignedEntry>,
+    start: SignerKeys,
+    mut apply: impl FnMut(VerifiedEntry) -> bool,
+) -> Option<VerifyError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    /// A piece waiting for a worker (taken once).
+    type Slot = std::sync::Mutex<Option<(Vec<SignedEntry>, SignerKeys)>>;
+    let mut pieces: Vec<Slot> = Vec::new();
+    let mut keys = start;
+    let mut iter = entries.into_iter().peekable();
+    while iter.peek().is_some() {
+        let piece_keys = keys;
+        let piece: Vec<SignedEntry> = iter.by_ref().take(PIECE).collect();
+        for e in &piece {
+            keys = keys.step(e).1;
+        }
+        pieces.push(std::sync::Mutex::new(Some((piece, piece_keys))));
+    }
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(pieces.len());
+    let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+    type Done = (usize, Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)>);
+    let (tx, rx) = std::sync::mpsc::channel::<Done>();
+    let work = |tx: std::sync::mpsc::Sender<Done>| {
+        while !stop.load(Ordering::Relaxed) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = pieces.get(i) else { break };
+            let Some((piece, k)) = slot.lock().ok().and_then(|mut p| p.take()) else { break };
+            if tx.send((i, verify_run(genesis_hash, piece, k))).is_err() {
+                break;
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let mut started = 0;
+        for _ in 0..workers {
+            let tx = tx.clone();
+            if std::thread::Builder::new().name("linli-verify".into()).spawn_scoped(s, || work(tx)).is_ok() {
+                started += 1;
+            }
+        }
+        if started == 0 {
+            work(tx.clone()); // no thread could start: verify here, then apply
+        }
+        drop(tx);
+        let mut ready: std::collections::BTreeMap<usize, _> = std::collections::BTreeMap::new();
+        let mut want = 0usize;
+        let mut failure = None;
+        'apply: while want < pieces.len() {
+            let result = match ready.remove(&want) {
+                Some(r) => r,
+                None => match rx.recv() {
+                    Ok((i, r)) if i == want => r,
+                    Ok((i, r)) => {
+                        ready.insert(i, r);
+                        continue;
+                    }
+                    Err(_) => break, // every worker ended (stopped)
+                },
+            };
+            let (verified, error) = match result {
+                Ok(v) => (v, None),
+                Err((prefix, e)) => (prefix, Some(e)),
+            };
+            for v in verified {
+                if !apply(v) {
+                    stop.store(true, Ordering::Relaxed);
+                    break 'apply;
+                }
+            }
+            if let Some(e) = error {
+                failure = Some(e);
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            want += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        failure
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -135,5 +227,44 @@ mod tests {
         let out = verify_parallel(&gh, entries, wrong);
         assert_eq!(out.error.map(|e| e.seq), Some(0));
         assert!(out.verified.is_empty());
+    }
+
+    #[test]
+    fn streaming_hands_every_entry_over_in_order() {
+        let (gh, entries, keys) = chain(1000);
+        let mut seen = Vec::new();
+        let error = verify_streaming(&gh, entries.clone(), keys, |v| {
+            seen.push(v.signed().entry.seq);
+            true
+        });
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(seen, (0..1000).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn streaming_stops_at_a_forgery_after_handing_over_the_prefix() {
+        let (gh, mut entries, keys) = chain(1000);
+        let mut sig = entries[700].signature.0;
+        sig[9] ^= 1;
+        entries[700].signature = linli_protocol::Signature(sig);
+        let mut count = 0u64;
+        let error = verify_streaming(&gh, entries, keys, |_| {
+            count += 1;
+            true
+        });
+        assert_eq!(error.map(|e| e.seq), Some(700));
+        assert_eq!(count, 700);
+    }
+
+    #[test]
+    fn streaming_stops_when_the_caller_says_so() {
+        let (gh, entries, keys) = chain(1000);
+        let mut count = 0;
+        let error = verify_streaming(&gh, entries, keys, |_| {
+            count += 1;
+            count < 300
+        });
+        assert!(error.is_none());
+        assert_eq!(count, 300);
     }
 }

@@ -1026,7 +1026,7 @@ impl World {
                     return Err(format!("clearing of {a} with {b} is {cl:?}; the model disagrees"));
                 }
             }
-            if s.ledgers[&self.ids[i]].rules.as_ref() != m.rules.get(&i) {
+            if s.ledgers[&self.ids[i]].rules.as_deref() != m.rules.get(&i) {
                 return Err(format!("rules of {} differ from the model", self.ids[i]));
             }
         }

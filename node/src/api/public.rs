@@ -111,7 +111,7 @@ pub async fn account(
             _ => return Err(ApiError::not_found(format!("no account {k} in {c}"))),
         };
         let rules = match store.state_item(&StateKey::Ledger(c.clone()))? {
-            Some(Change::Ledger(_, l)) => l.rules,
+            Some(Change::Ledger(_, l)) => l.rules.as_deref().cloned(),
             _ => None,
         };
         let mut holdings = Vec::new();

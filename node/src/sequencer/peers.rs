@@ -105,50 +105,72 @@ impl Sequencer {
             return;
         }
         let Some(keys) = self.state.signer_keys(community) else { return };
-        let verified = if run.len() >= crate::parallel_verify::MIN_PARALLEL {
-            let out = crate::parallel_verify::verify_parallel(&self.genesis_hash, run, keys);
-            match out.error {
-                None => out.verified,
-                Some(e) => {
-                    self.metrics.rejected("signature", Origin::Peer);
-                    outcome.rejected.get_or_insert(e.to_string());
-                    out.verified
-                }
-            }
+        let ctx = ApplyContext { now_ms: Some(self.now()) };
+        let error = if run.len() >= crate::parallel_verify::MIN_PARALLEL {
+            // Long runs (sync chunks): verified on worker threads while this thread applies.
+            let genesis_hash = self.genesis_hash;
+            crate::parallel_verify::verify_streaming(&genesis_hash, run, keys, |v| {
+                self.apply_verified(v, &ctx, batch, outcome)
+            })
         } else {
             match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
-                Ok(v) => v,
+                Ok(verified) => {
+                    for v in verified {
+                        if !self.apply_verified(v, &ctx, batch, outcome) {
+                            break;
+                        }
+                    }
+                    None
+                }
                 Err((prefix, e)) => {
-                    self.metrics.rejected("signature", Origin::Peer);
-                    outcome.rejected.get_or_insert(e.to_string());
-                    prefix
+                    let mut all_applied = true;
+                    for v in prefix {
+                        if !self.apply_verified(v, &ctx, batch, outcome) {
+                            all_applied = false;
+                            break;
+                        }
+                    }
+                    all_applied.then_some(e)
                 }
             }
         };
-        let ctx = ApplyContext { now_ms: Some(self.now()) };
-        for v in verified {
-            match self.state.check(&v, &ctx) {
-                Ok(changes) => {
-                    self.state.commit(changes.clone());
-                    batch.changes.extend(changes);
-                    let hash = v.hash();
-                    let signed = v.into_signed();
-                    batch.entries.push((signed.clone(), hash));
-                    outcome.applied += 1;
-                    self.follow_up(&signed, hash, batch);
+        if let Some(e) = error {
+            self.metrics.rejected("signature", Origin::Peer);
+            outcome.rejected.get_or_insert(e.to_string());
+        }
+    }
+
+    /// Check one verified peer entry against the state and add it to the batch; false when it
+    /// was refused or waits on another ledger (the rest of its run is then not tried).
+    fn apply_verified(
+        &mut self,
+        v: linli_protocol::verify::VerifiedEntry,
+        ctx: &ApplyContext,
+        batch: &mut Batch,
+        outcome: &mut IngestOutcome,
+    ) -> bool {
+        match self.state.check(&v, ctx) {
+            Ok(changes) => {
+                self.state.commit(changes.clone());
+                batch.changes.extend(changes);
+                let hash = v.hash();
+                let signed = v.into_signed();
+                batch.entries.push((signed.clone(), hash));
+                outcome.applied += 1;
+                self.follow_up(&signed, hash, batch);
+                true
+            }
+            Err(e) if e.rejection.is_missing_dependency() => {
+                outcome.waiting = true;
+                if let Rejection::MissingDependency { reference, .. } = &e.rejection {
+                    outcome.waiting_on = Some(reference.community.clone());
                 }
-                Err(e) if e.rejection.is_missing_dependency() => {
-                    outcome.waiting = true;
-                    if let Rejection::MissingDependency { reference, .. } = &e.rejection {
-                        outcome.waiting_on = Some(reference.community.clone());
-                    }
-                    break;
-                }
-                Err(e) => {
-                    self.metrics.rejected(e.rejection.rule(), Origin::Peer);
-                    outcome.rejected.get_or_insert(e.to_string());
-                    break;
-                }
+                false
+            }
+            Err(e) => {
+                self.metrics.rejected(e.rejection.rule(), Origin::Peer);
+                outcome.rejected.get_or_insert(e.to_string());
+                false
             }
         }
     }

@@ -47,7 +47,8 @@ pub struct LedgerState {
     pub key: PublicKey,
     pub recovery_key: PublicKey,
     pub retired_keys: Vec<PublicKey>,
-    pub rules: Option<RuleTable>,
+    /// Shared, not copied: every entry's ledger change carries it (serialized as the table).
+    pub rules: Option<std::sync::Arc<RuleTable>>,
     pub faulty: bool,
     /// When faulty: entries from this seq on (the first proven conflict) are refused; the
     /// prefix before it is the same on every branch and is still taken (later entries of other

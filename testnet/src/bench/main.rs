@@ -8,6 +8,10 @@
 //! so CI runs the command in seconds. Build in release mode for real figures
 //! (`scripts/bench.sh`).
 
+/// mimalloc: the ingest path allocates and frees many small objects per entry.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod append;
 mod big;
 mod ceiling;

@@ -188,7 +188,7 @@ fn build(s: &AppState, now_ms: u64) -> Result<DisclosureView, ApiError> {
         Some(Change::Totals(_, t)) => t,
         _ => IssuerTotals::default(),
     };
-    let rules = ledger.as_ref().and_then(|l| l.rules.clone());
+    let rules = ledger.as_ref().and_then(|l| l.rules.as_deref().cloned());
     let size = ledger.as_ref().map(|l| l.next_seq).unwrap_or(0);
     let mut folded = s.disclosure.folded.lock().unwrap_or_else(|p| p.into_inner());
     while folded.next_seq < size {
