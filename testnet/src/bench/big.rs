@@ -27,16 +27,16 @@ const CHUNK: usize = 2048;
 /// Chunks signed per round before they are fed (about 40 MB).
 const GENERATED: usize = 48;
 
+/// The entries a chunk's ingest applied; an error if it refused any or found a gap.
 fn check_ingest(
-    outcome: Result<linli_node::sequencer::IngestOutcome, linli_node::sequencer::SubmitError>,
-    len: u64,
+    outcome: Result<linli_node::sequencer::IngestOutcome, tokio::sync::oneshot::error::RecvError>,
     at: u64,
 ) -> Result<u64> {
-    let outcome = outcome.map_err(|e| anyhow!("{e}"))?;
-    if outcome.applied as u64 != len || outcome.rejected.is_some() || outcome.gap.is_some() {
+    let outcome = outcome.map_err(|_| anyhow!("the sequencer stopped"))?;
+    if outcome.rejected.is_some() || outcome.gap.is_some() || outcome.applied == 0 {
         bail!("ingest of c0 near seq {at} refused: {outcome:?}");
     }
-    Ok(len)
+    Ok(outcome.applied as u64)
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -105,19 +105,20 @@ pub async fn run(report: &mut Report, sizes: &Sizes, linli: &Path) -> Result<()>
         let t = Instant::now();
         let mut in_flight = std::collections::VecDeque::new();
         for chunk in round {
-            let len = chunk.len() as u64;
-            let h = handle.clone();
-            in_flight.push_back((len, tokio::spawn(async move { h.ingest(chunk).await })));
+            // Handed over in order (as the network does); an entry that overtakes its
+            // predecessor would be held back and counted with the chunk that releases it.
+            let verdict = handle.ingest_in_order(chunk).map_err(|_| anyhow!("the sequencer's queue is full"))?;
+            in_flight.push_back(verdict);
             // Keep two in flight: wait for the oldest before sending a third.
             while in_flight.len() > 2 {
-                if let Some((len, task)) = in_flight.pop_front() {
-                    done += check_ingest(task.await?, len, done)?;
+                if let Some(v) = in_flight.pop_front() {
+                    done += check_ingest(v.await, done)?;
                 }
             }
             progress.set_position(done);
         }
-        while let Some((len, task)) = in_flight.pop_front() {
-            done += check_ingest(task.await?, len, done)?;
+        while let Some(v) = in_flight.pop_front() {
+            done += check_ingest(v.await, done)?;
         }
         busy += t.elapsed();
         progress.set_position(done);
