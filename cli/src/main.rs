@@ -8,7 +8,7 @@
 //! that does not verify, nodes that disagree, a proof that fails, a transaction the node
 //! refused); 2 any other error (bad arguments, unreadable files, unreachable node).
 
-/// mimalloc: the ingest path allocates and frees many small objects per entry.
+/// mimalloc: the replay allocates and frees many small objects per entry.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

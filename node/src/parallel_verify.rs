@@ -1,12 +1,14 @@
-//! Batch signature verification of a long run of one ledger on all cores: the run is cut into
-//! one part per core, each part batch-verified ([`verify_run`]) on its own thread with the keys
-//! in force at its first entry (key rotations are followed while cutting). Used by the
-//! sequencer for sync chunks and by `linli verify`; short runs stay on the calling thread.
+//! Signature verification of a long run of one ledger on all cores: the run is cut into pieces
+//! (key rotations are followed while cutting, so each piece starts with the keys in force at
+//! its first entry), worker threads batch-verify the pieces ([`verify_run`]), and the calling
+//! thread takes them in order ([`verify_streaming`]) — the sequencer applies each piece while
+//! the next ones are verified; `linli verify` collects them ([`verify_parallel`]). Short runs
+//! stay on the calling thread ([`MIN_PARALLEL`]).
 
 use linli_protocol::verify::{verify_run, SignerKeys, VerifiedEntry, VerifyError};
 use linli_protocol::{Hash, SignedEntry};
 
-/// Runs shorter than this are verified on the calling thread (a thread costs more than it saves).
+/// Runs shorter than this are verified on the calling thread (threads cost more than they save).
 pub const MIN_PARALLEL: usize = 512;
 
 /// The outcome of [`verify_parallel`].
@@ -21,68 +23,15 @@ pub struct ParallelVerified {
 }
 
 /// Verify `entries` (consecutive entries of one ledger, starting with `start` in force) on all
-/// cores. A thread that cannot be started leaves its part to the calling thread.
+/// cores and collect the verified prefix ([`verify_streaming`] with nothing to apply).
 pub fn verify_parallel(genesis_hash: &Hash, entries: Vec<SignedEntry>, start: SignerKeys) -> ParallelVerified {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let per = entries.len().div_ceil(threads).max(MIN_PARALLEL);
-    let mut parts: Vec<(Vec<SignedEntry>, SignerKeys)> = Vec::new();
-    let mut keys = start;
-    let mut part_keys = keys;
-    let mut current: Vec<SignedEntry> = Vec::with_capacity(per.min(entries.len()));
-    for e in entries {
-        if current.len() == per {
-            parts.push((std::mem::replace(&mut current, Vec::with_capacity(per)), part_keys));
-            part_keys = keys;
-        }
-        keys = keys.step(&e).1;
-        current.push(e);
-    }
-    if !current.is_empty() {
-        parts.push((current, part_keys));
-    }
-    type Run = Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)>;
-    let results: Vec<Run> = std::thread::scope(|s| {
-        let mut parts = parts.into_iter();
-        let first = parts.next();
-        let spawned: Vec<_> = parts
-            .map(|(part, k)| {
-                // The part travels back if the thread cannot start.
-                let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(part)));
-                let theirs = shared.clone();
-                let handle = std::thread::Builder::new().name("linli-verify".into()).spawn_scoped(s, move || {
-                    let part = theirs.lock().ok().and_then(|mut p| p.take()).unwrap_or_default();
-                    verify_run(genesis_hash, part, k)
-                });
-                (handle, shared, k)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(spawned.len().saturating_add(1));
-        if let Some((part, k)) = first {
-            out.push(verify_run(genesis_hash, part, k));
-        }
-        for (handle, shared, k) in spawned {
-            let leftover = || shared.lock().ok().and_then(|mut p| p.take()).unwrap_or_default();
-            match handle {
-                Ok(h) => match h.join() {
-                    Ok(r) => out.push(r),
-                    Err(_) => out.push(verify_run(genesis_hash, leftover(), k)),
-                },
-                Err(_) => out.push(verify_run(genesis_hash, leftover(), k)),
-            }
-        }
-        out
+    let keys = entries.iter().fold(start, |k, e| k.step(e).1);
+    let mut verified = Vec::with_capacity(entries.len());
+    let error = verify_streaming(genesis_hash, entries, start, |v| {
+        verified.push(v);
+        true
     });
-    let mut verified = Vec::new();
-    for r in results {
-        match r {
-            Ok(v) => verified.extend(v),
-            Err((prefix, error)) => {
-                verified.extend(prefix);
-                return ParallelVerified { verified, error: Some(error), keys };
-            }
-        }
-    }
-    ParallelVerified { verified, error: None, keys }
+    ParallelVerified { verified, error, keys }
 }
 
 /// Entries per piece of [`verify_streaming`]: big enough for batch verification to pay off.

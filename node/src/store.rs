@@ -218,8 +218,9 @@ impl Store {
         let mut written = std::collections::HashSet::with_capacity(batch.changes.len());
         for c in batch.changes.iter().rev() {
             let key = encoding::encode(&c.key());
-            if written.insert(key.clone()) {
-                b.put_cf(state, key, encoding::encode(c));
+            if !written.contains(&key) {
+                b.put_cf(state, &key, encoding::encode(c));
+                written.insert(key);
             }
         }
         for cp in &batch.checkpoints {

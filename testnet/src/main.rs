@@ -4,10 +4,6 @@
 //! (default), sustained `load`, or `chaos` (SIGKILL/SIGSTOP of node processes under load).
 //! Exits non-zero on any failure; child processes never outlive it unless `--keep`.
 
-/// mimalloc: the ingest path allocates and frees many small objects per entry.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod chaos;
 mod client;
 mod federation;

@@ -113,26 +113,13 @@ impl Sequencer {
                 self.apply_verified(v, &ctx, batch, outcome)
             })
         } else {
-            match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
-                Ok(verified) => {
-                    for v in verified {
-                        if !self.apply_verified(v, &ctx, batch, outcome) {
-                            break;
-                        }
-                    }
-                    None
-                }
-                Err((prefix, e)) => {
-                    let mut all_applied = true;
-                    for v in prefix {
-                        if !self.apply_verified(v, &ctx, batch, outcome) {
-                            all_applied = false;
-                            break;
-                        }
-                    }
-                    all_applied.then_some(e)
-                }
-            }
+            let (verified, error) = match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
+                Ok(verified) => (verified, None),
+                Err((prefix, e)) => (prefix, Some(e)),
+            };
+            // The signature refusal counts only if the state took every entry before it.
+            let all_taken = verified.into_iter().all(|v| self.apply_verified(v, &ctx, batch, outcome));
+            error.filter(|_| all_taken)
         };
         if let Some(e) = error {
             self.metrics.rejected("signature", Origin::Peer);

@@ -16,6 +16,7 @@ use crate::primitives::{CommunityId, PublicKey};
 use crate::rules::{AwardClaim, RuleTable};
 use crate::verify::VerifiedEntry;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Longest merchant name, activity label or service description, in bytes.
 pub(super) const MAX_TEXT: usize = 128;
@@ -82,8 +83,8 @@ impl<'a> Cx<'a> {
         }
     }
 
-    pub fn rules(&self) -> Result<&RuleTable, Rejection> {
-        self.ledger.rules.as_deref().ok_or_else(|| Rejection::RulesNotPublished { community: self.community().clone() })
+    pub fn rules(&self) -> Result<&Arc<RuleTable>, Rejection> {
+        self.ledger.rules.as_ref().ok_or_else(|| Rejection::RulesNotPublished { community: self.community().clone() })
     }
 
     fn finish(mut self) -> Result<Vec<Change>, Rejection> {
@@ -191,15 +192,13 @@ fn set_rules(cx: &mut Cx, table: &RuleTable) -> Result<(), Rejection> {
     if table.version <= current {
         return Err(Rejection::RulesVersion { current, actual: table.version });
     }
-    cx.ledger.rules = Some(std::sync::Arc::new(table.clone()));
+    cx.ledger.rules = Some(Arc::new(table.clone()));
     Ok(())
 }
 
 fn award(cx: &mut Cx, a: &Award) -> Result<(), Rejection> {
-    cx.rules()?;
     // A shared handle (cheap), so `cx` can be changed below while the table is read.
-    let rules =
-        cx.ledger.rules.clone().ok_or_else(|| Rejection::RulesNotPublished { community: cx.community().clone() })?;
+    let rules = cx.rules()?.clone();
     if a.rules_version != rules.version {
         return Err(Rejection::AwardRulesVersion { expected: rules.version, actual: a.rules_version });
     }

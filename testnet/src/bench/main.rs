@@ -8,7 +8,7 @@
 //! so CI runs the command in seconds. Build in release mode for real figures
 //! (`scripts/bench.sh`).
 
-/// mimalloc: the ingest path allocates and frees many small objects per entry.
+/// mimalloc, as in the node: the nodes measured here run in this process.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

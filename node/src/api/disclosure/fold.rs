@@ -25,12 +25,13 @@ pub fn month_of(day: &str) -> String {
     day.get(..7).unwrap_or(day).to_string()
 }
 
-/// Figures of one day.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Figures of one day (or of all days: the totals).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Day {
     pub awards: u64,
     pub points_issued: u64,
     pub points_redeemed: u64,
+    /// Points residents paid at merchants.
     pub points_paid: u64,
     pub settled_points: u64,
     pub settled_fen: u64,

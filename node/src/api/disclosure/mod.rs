@@ -45,15 +45,8 @@ pub fn pseudonym(key: &PublicKey) -> String {
 pub struct DayView {
     /// `YYYY-MM-DD`, China Standard Time (UTC+8).
     pub day: String,
-    pub awards: u64,
-    pub points_issued: u64,
-    pub points_redeemed: u64,
-    /// Points residents paid at merchants.
-    pub points_paid: u64,
-    pub settled_points: u64,
-    pub settled_fen: u64,
-    pub minutes_earned: u64,
-    pub minutes_spent: u64,
+    #[serde(flatten)]
+    pub figures: fold::Day,
 }
 
 /// Awards of one activity of the rule table (or of an earlier table).
@@ -158,17 +151,7 @@ pub struct DisclosureView {
 }
 
 fn day_view(day: String, d: &fold::Day) -> DayView {
-    DayView {
-        day,
-        awards: d.awards,
-        points_issued: d.points_issued,
-        points_redeemed: d.points_redeemed,
-        points_paid: d.points_paid,
-        settled_points: d.settled_points,
-        settled_fen: d.settled_fen,
-        minutes_earned: d.minutes_earned,
-        minutes_spent: d.minutes_spent,
-    }
+    DayView { day, figures: d.clone() }
 }
 
 #[utoipa::path(get, path = "/v1/disclosure",
