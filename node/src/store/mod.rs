@@ -6,12 +6,19 @@
 //! (schema version, genesis hash). A group of appended entries and the state changes they make
 //! go into one `WriteBatch`, written with a synced WAL ([`Store::commit`]): after a crash, the
 //! log and the state never disagree. The schema version and genesis hash are checked at open.
+//!
+//! This file opens the store, writes (commit, repair) and checks it; reads are in `ledger.rs`
+//! (entries, leaves, heads, Merkle roots, state items) and `checkpoints.rs` (checkpoints and
+//! equivocation proofs).
+
+mod checkpoints;
+mod ledger;
+pub use ledger::StoreLeaves;
 
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
 use linli_protocol::encoding::{self, DecodeError, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES};
-use linli_protocol::merkle::{self, LeafSource};
-use linli_protocol::{Change, CommunityId, Genesis, Hash, SignedEntry, State, StateKey};
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use linli_protocol::{Change, CommunityId, Genesis, Hash, SignedEntry, State};
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -253,188 +260,6 @@ impl Store {
         Ok(state)
     }
 
-    /// The latest stored change of one state item.
-    pub fn state_item(&self, key: &StateKey) -> Result<Option<Change>, StoreError> {
-        let cf = self.cf(Column::State)?;
-        match self.db.get_cf(cf, encoding::encode(key))? {
-            Some(v) => Ok(Some(encoding::decode("state change", &v, MAX_MESSAGE_BYTES)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// One entry.
-    pub fn entry(&self, community: &CommunityId, seq: u64) -> Result<Option<SignedEntry>, StoreError> {
-        let cf = self.cf(Column::Entries)?;
-        match self.db.get_cf(cf, position_key(community, seq))? {
-            Some(v) => SignedEntry::from_bytes(&v).map(Some).map_err(|e| StoreError::Corrupt {
-                community: community.clone(),
-                seq,
-                reason: e.to_string(),
-            }),
-            None => Ok(None),
-        }
-    }
-
-    /// An entry by its hash.
-    pub fn entry_by_hash(&self, hash: &Hash) -> Result<Option<SignedEntry>, StoreError> {
-        let cf = self.cf(Column::ByHash)?;
-        let Some(key) = self.db.get_cf(cf, hash.0)? else { return Ok(None) };
-        let (community, seq) =
-            parse_position_key(&key).ok_or_else(|| StoreError::CorruptRecord(format!("by_hash row for {hash}")))?;
-        self.entry(&community, seq)
-    }
-
-    /// Up to `limit` consecutive entries from `from`, at most `max_bytes` encoded (at least one).
-    pub fn entries(
-        &self,
-        community: &CommunityId,
-        from: u64,
-        limit: usize,
-        max_bytes: usize,
-    ) -> Result<Vec<SignedEntry>, StoreError> {
-        let cf = self.cf(Column::Entries)?;
-        let start = position_key(community, from);
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        let mut expected = from;
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
-            let (k, v) = item?;
-            let Some((c, seq)) = parse_position_key(&k) else { break };
-            if &c != community || out.len() >= limit {
-                break;
-            }
-            if seq != expected {
-                return Err(StoreError::Corrupt {
-                    community: community.clone(),
-                    seq: expected,
-                    reason: format!("entry missing (next stored is seq {seq})"),
-                });
-            }
-            if !out.is_empty() && bytes.saturating_add(v.len()) > max_bytes {
-                break;
-            }
-            bytes = bytes.saturating_add(v.len());
-            let e = SignedEntry::from_bytes(&v).map_err(|e| StoreError::Corrupt {
-                community: community.clone(),
-                seq,
-                reason: e.to_string(),
-            })?;
-            if e.entry.community != *community || e.entry.seq != seq {
-                return Err(StoreError::Corrupt {
-                    community: community.clone(),
-                    seq,
-                    reason: format!("stored entry says community {} seq {}", e.entry.community, e.entry.seq),
-                });
-            }
-            out.push(e);
-            expected = expected.saturating_add(1);
-        }
-        Ok(out)
-    }
-
-    /// All entries of a community (for replays).
-    pub fn all_entries(&self, community: &CommunityId) -> Result<Vec<SignedEntry>, StoreError> {
-        self.entries(community, 0, usize::MAX, usize::MAX)
-    }
-
-    /// Number of entries and the hash of the last one, from the leaves column.
-    pub fn head(&self, community: &CommunityId) -> Result<(u64, Hash), StoreError> {
-        let cf = self.cf(Column::Leaves)?;
-        let upper = position_key(community, u64::MAX);
-        let mut it = self.db.iterator_cf(cf, IteratorMode::From(&upper, Direction::Reverse));
-        match it.next() {
-            Some(item) => {
-                let (k, v) = item?;
-                match parse_position_key(&k) {
-                    Some((c, seq)) if &c == community => {
-                        let hash = Hash(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                            community: community.clone(),
-                            seq,
-                            reason: "leaf is not 32 bytes".into(),
-                        })?);
-                        Ok((seq.saturating_add(1), hash))
-                    }
-                    _ => Ok((0, Hash::ZERO)),
-                }
-            }
-            None => Ok((0, Hash::ZERO)),
-        }
-    }
-
-    /// The recorded leaves (entry hashes) of positions `from..from+count`, by one range scan; a
-    /// position without a well-formed leaf is `None`.
-    pub fn leaf_range(
-        &self,
-        community: &CommunityId,
-        from: u64,
-        count: usize,
-    ) -> Result<Vec<Option<Hash>>, StoreError> {
-        let cf = self.cf(Column::Leaves)?;
-        let mut out = vec![None; count];
-        let start = position_key(community, from);
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
-            let (k, v) = item?;
-            let Some((c, seq)) = parse_position_key(&k) else { break };
-            let Some(slot) = usize::try_from(seq.saturating_sub(from)).ok().filter(|_| &c == community) else { break };
-            match out.get_mut(slot) {
-                Some(s) => *s = v.as_ref().try_into().ok().map(Hash),
-                None => break,
-            }
-        }
-        Ok(out)
-    }
-
-    /// The Merkle leaves (entry hashes) of a community, readable by index.
-    pub fn leaves<'a>(&'a self, community: &'a CommunityId) -> StoreLeaves<'a> {
-        StoreLeaves { store: self, community }
-    }
-
-    /// The Merkle root of the first `size` entries.
-    pub fn root(&self, community: &CommunityId, size: u64) -> Result<Hash, StoreError> {
-        merkle::root_from(&self.leaves(community), size).map_err(|e| StoreError::CorruptRecord(e.to_string()))
-    }
-
-    /// The newest stored checkpoint of a community.
-    pub fn latest_checkpoint(&self, community: &CommunityId) -> Result<Option<CosignedCheckpoint>, StoreError> {
-        let cf = self.cf(Column::Checkpoints)?;
-        let upper = position_key(community, u64::MAX);
-        if let Some(item) = self.db.iterator_cf(cf, IteratorMode::From(&upper, Direction::Reverse)).next() {
-            let (k, v) = item?;
-            if matches!(parse_position_key(&k), Some((c, _)) if &c == community) {
-                return Ok(Some(
-                    CosignedCheckpoint::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?,
-                ));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The stored checkpoint of a community at `size`.
-    pub fn checkpoint(&self, community: &CommunityId, size: u64) -> Result<Option<CosignedCheckpoint>, StoreError> {
-        let cf = self.cf(Column::Checkpoints)?;
-        match self.db.get_cf(cf, position_key(community, size))? {
-            Some(v) => {
-                Ok(Some(CosignedCheckpoint::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// All checkpoints of a community, oldest first.
-    pub fn checkpoints(&self, community: &CommunityId) -> Result<Vec<CosignedCheckpoint>, StoreError> {
-        let cf = self.cf(Column::Checkpoints)?;
-        let start = position_key(community, 0);
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
-            let (k, v) = item?;
-            if !matches!(parse_position_key(&k), Some((c, _)) if &c == community) {
-                break;
-            }
-            out.push(CosignedCheckpoint::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?);
-        }
-        Ok(out)
-    }
-
     /// Repair: drop the entries of each `(community, from, to)` range (and checkpoints beyond
     /// `from`), and replace the whole derived state with `state`, in one synced batch.
     pub fn truncate_and_rebuild(&self, cuts: &[(CommunityId, u64, u64)], state: &State) -> Result<(), StoreError> {
@@ -462,27 +287,6 @@ impl Store {
             b.put_cf(cf, encoding::encode(&c.key()), encoding::encode(&c));
         }
         self.write(b)
-    }
-
-    /// Up to `limit` stored checkpoints of a community that cover entry `seq` (size > seq),
-    /// smallest first.
-    pub fn checkpoints_covering(
-        &self,
-        community: &CommunityId,
-        seq: u64,
-        limit: usize,
-    ) -> Result<Vec<CosignedCheckpoint>, StoreError> {
-        let cf = self.cf(Column::Checkpoints)?;
-        let start = position_key(community, seq.saturating_add(1));
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
-            let (k, v) = item?;
-            if out.len() >= limit || !matches!(parse_position_key(&k), Some((c, _)) if &c == community) {
-                break;
-            }
-            out.push(CosignedCheckpoint::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?);
-        }
-        Ok(out)
     }
 
     /// Check that the stored heads agree with the state: for each community in the genesis, the
@@ -522,17 +326,6 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored equivocation proof.
-    pub fn alerts(&self) -> Result<Vec<EquivocationProof>, StoreError> {
-        let cf = self.cf(Column::Alerts)?;
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
-            let (_, v) = item?;
-            out.push(EquivocationProof::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?);
-        }
-        Ok(out)
-    }
-
     /// Compact every column family fully (maintenance, and disk figures after compaction).
     pub fn compact(&self) {
         for c in Column::ALL {
@@ -560,84 +353,10 @@ impl Store {
     }
 }
 
-/// Merkle leaves read from the store.
-pub struct StoreLeaves<'a> {
-    store: &'a Store,
-    community: &'a CommunityId,
-}
-
-impl LeafSource for StoreLeaves<'_> {
-    fn len(&self) -> u64 {
-        self.store.head(self.community).map(|(n, _)| n).unwrap_or(0)
-    }
-    fn leaf(&self, index: u64) -> Option<Hash> {
-        let cf = self.store.cf(Column::Leaves).ok()?;
-        let v = self.store.db.get_cf(cf, position_key(self.community, index)).ok()??;
-        Some(Hash(v.as_slice().try_into().ok()?))
-    }
-}
-
 /// Decode a stored entry (checked size limit), for tools that read raw rows.
 pub fn decode_entry(bytes: &[u8]) -> Result<SignedEntry, DecodeError> {
     encoding::decode("signed entry", bytes, MAX_ENTRY_BYTES)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use linli_protocol::body::Body;
-    use linli_protocol::testkit::TestFederation;
-
-    #[test]
-    fn commit_reload_and_heads() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut f = TestFederation::new(&["a", "b"]);
-        let store = Store::open(dir.path(), &f.genesis).unwrap();
-        let mut batch = Batch::default();
-        for i in 0..5u8 {
-            let e = f.entry(
-                "a",
-                Body::Enroll(linli_protocol::body::Enroll {
-                    resident: linli_protocol::testkit::key(&format!("r{i}")).public(),
-                    profile_hash: Hash::ZERO,
-                }),
-            );
-            let v = f.apply(e).unwrap();
-            batch.entries.push((v.signed().clone(), v.hash()));
-        }
-        // Recompute the changes by replaying into a scratch state.
-        let mut scratch = State::new(&f.genesis);
-        for (e, _) in &batch.entries {
-            let v = linli_protocol::verify::verify_entry(
-                &f.genesis_hash,
-                e.clone(),
-                f.keys[&linli_protocol::testkit::cid("a")].public(),
-            )
-            .unwrap();
-            let ch = scratch.check(&v, &Default::default()).unwrap();
-            scratch.commit(ch.clone());
-            batch.changes.extend(ch);
-        }
-        store.commit(&batch).unwrap();
-        drop(store);
-        let store = Store::open(dir.path(), &f.genesis).unwrap();
-        let loaded = store.load_state(&f.genesis).unwrap();
-        assert_eq!(loaded, f.state);
-        store.check_heads(&f.genesis, &loaded).unwrap();
-        assert_eq!(store.head(&linli_protocol::testkit::cid("a")).unwrap().0, 5);
-        assert_eq!(store.head(&linli_protocol::testkit::cid("b")).unwrap().0, 0);
-        let got = store.entries(&linli_protocol::testkit::cid("a"), 1, 2, usize::MAX).unwrap();
-        assert_eq!(got.iter().map(|e| e.entry.seq).collect::<Vec<_>>(), vec![1, 2]);
-        let h = batch.entries[3].1;
-        assert_eq!(store.entry_by_hash(&h).unwrap().unwrap().entry.seq, 3);
-    }
-
-    #[test]
-    fn refuses_another_federation() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = TestFederation::new(&["a"]);
-        Store::open(dir.path(), &f.genesis).unwrap();
-        let other = TestFederation::new(&["a", "b"]);
-        assert!(matches!(Store::open(dir.path(), &other.genesis), Err(StoreError::Genesis { .. })));
-    }
-}
+mod tests;
