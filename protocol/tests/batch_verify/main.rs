@@ -72,7 +72,7 @@ fn check_agreement(run: &Run) -> Result<Option<usize>, TestCaseError> {
 
 // Failure seeds stay in a file next to this one (`main.proptest-regressions`), as they did next to
 // `batch_verify.rs` before it became a directory: the default (`SourceParallel`) would now put them
-// in `tests/proptest-regressions/main.txt`, the file `state_props` uses too.
+// in `tests/proptest-regressions/main.txt`, a name every directory test target shares.
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 256,

@@ -90,7 +90,10 @@ fn random_transaction_sequences_keep_the_invariants() {
     let config = Config {
         cases: 128,
         source_file: Some(file!()),
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
+        // Failing cases go next to this file (`main.proptest-regressions`), as they went next to
+        // `state_props.rs` before it became a directory; `SourceParallel` would now pick
+        // `tests/proptest-regressions/main.txt`, a name every directory test target shares.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..Config::default()
     };
     let total = Mutex::new(Stats::default());
