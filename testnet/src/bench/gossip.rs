@@ -28,7 +28,10 @@ type Seen = Vec<Vec<Vec<Instant>>>;
 
 fn poll(stores: Vec<Store>, ids: Vec<CommunityId>, base: Vec<u64>, stop: Arc<AtomicBool>) -> Seen {
     let mut seen: Seen = vec![vec![Vec::new(); ids.len()]; stores.len()];
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        // Read the flag before the pass: the pass that follows a stop sees every head the
+        // waiter saw, so no entry is left unrecorded.
+        let stopping = stop.load(Ordering::Relaxed);
         let now = Instant::now();
         for (i, s) in stores.iter().enumerate() {
             for (c, id) in ids.iter().enumerate() {
@@ -39,9 +42,11 @@ fn poll(stores: Vec<Store>, ids: Vec<CommunityId>, base: Vec<u64>, stop: Arc<Ato
                 }
             }
         }
+        if stopping {
+            return seen;
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
-    seen
 }
 
 pub async fn run(report: &mut Report, sizes: &Sizes) -> Result<()> {
@@ -130,7 +135,10 @@ pub async fn run(report: &mut Report, sizes: &Sizes) -> Result<()> {
     for c in 0..NODES {
         let n = (want[c] - base[c]) as usize;
         for (k, &t0) in seen[c][c].iter().enumerate().take(n) {
-            let all = (0..NODES).filter(|&j| j != c).map(|j| seen[j][c][k]).max().unwrap_or(t0);
+            let arrivals: Option<Vec<Instant>> =
+                (0..NODES).filter(|&j| j != c).map(|j| seen[j][c].get(k).copied()).collect();
+            let arrivals = arrivals.ok_or_else(|| anyhow!("gossip: the poller missed entry {k} of c{c}"))?;
+            let all = arrivals.into_iter().max().unwrap_or(t0);
             lat.push(all.saturating_duration_since(t0).as_secs_f64() * 1000.0);
         }
     }
