@@ -99,19 +99,19 @@ impl SignedCheckpoint {
 
 impl CosignedCheckpoint {
     /// Verify the issuer's signature and count distinct valid witnesses other than the issuer.
-    /// `witness_key(community)` gives the key in force for a witness community; cosignatures by
-    /// any other key are ignored.
+    /// `witness_may_sign(community, key)` says whether a witness community cosigns with that key
+    /// (its key in force, or one it had when it cosigned); cosignatures by other keys are ignored.
     pub fn verify(
         &self,
         genesis: &Hash,
         issuer_key: &PublicKey,
-        witness_key: impl Fn(&CommunityId) -> Option<PublicKey>,
+        witness_may_sign: impl Fn(&CommunityId, &PublicKey) -> bool,
         min_witnesses: usize,
     ) -> Result<usize, CheckpointError> {
         self.signed.verify(genesis, issuer_key)?;
         let mut seen = BTreeSet::new();
         for c in &self.cosignatures {
-            if c.witness == self.signed.checkpoint.community || witness_key(&c.witness) != Some(c.key) {
+            if c.witness == self.signed.checkpoint.community || !witness_may_sign(&c.witness, &c.key) {
                 continue;
             }
             if self.signed.verify_cosignature(genesis, c).is_ok() {

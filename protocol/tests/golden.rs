@@ -200,7 +200,7 @@ fn golden_ledger_is_valid() {
     gd.consistency.verify(&merkle::root(&hashes[..6]), &root).unwrap();
     let witness = cid("xiangmihu");
     let witness_key = common::k("xiangmihu/signing").public();
-    let n = gd.checkpoint.verify(&g, &gd.final_key.public(), |c| (c == &witness).then_some(witness_key), 1).unwrap();
+    let n = gd.checkpoint.verify(&g, &gd.final_key.public(), |c, k| c == &witness && *k == witness_key, 1).unwrap();
     assert_eq!(n, 1);
     gd.equivocation.verify(&g, &gd.start_keys.current).unwrap();
 }

@@ -2,15 +2,16 @@
 //! online and revokes a compromised one with its offline recovery key; every node follows,
 //! refuses what the retired or revoked key signs afterwards, and every store replays from
 //! genesis. A resident who lost a key moves the account to a new one through the community.
+//! A merchant's till follows the key changes of the payer's and of its own community.
 #![allow(clippy::unwrap_used)]
 
 use linli_node::network::messages::GossipMessage;
-use linli_protocol::body::{Body, Enroll, Redemption, Signed};
+use linli_protocol::body::{Body, Enroll, Payment, Redemption, Signed};
 use linli_protocol::testkit::{cid, key};
 use linli_protocol::{Entry, Hash, Keypair, SignedEntry};
 use linli_tests::{GossipPeer, Rig};
-use serde_json::json;
-use std::time::Duration;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// An entry of c0 at `seq` after `prev`, signed by `signer` (a thief's forgery), timed now.
 fn forged(rig: &Rig, signer: &Keypair, seq: u64, prev: Hash) -> SignedEntry {
@@ -118,4 +119,78 @@ async fn a_resident_replaces_a_lost_key() {
         rig.post(0, "/v1/operator/replace-key", json!({"old_key": old.public(), "new_key": key("x").public()})).await;
     assert_eq!(s, 422, "a replaced key cannot be replaced again");
     rig.stop(0).await;
+}
+
+/// The till's view of a community's keys (`keys_followed` in its status), if it followed any.
+async fn keys_followed(rig: &Rig, m: &linli_tests::MerchantRig, community: &str) -> Option<Value> {
+    let v: Value = rig.http.get(format!("{}/v1/till/status", m.base())).send().await.unwrap().json().await.unwrap();
+    v["keys_followed"].as_array().unwrap().iter().find(|k| k["community"] == community).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_follows_key_rotations_of_the_payer_and_of_its_home() {
+    let mut rig = Rig::new(3);
+    for i in 0..3 {
+        rig.start(i).await;
+    }
+    rig.publish_default_rules(0).await;
+    rig.resident_with_100_points(0, "c0-rot", 1).await;
+    let (s, v) = rig.post(1, "/v1/operator/exposure-limits", json!({"issuer": "c0", "limit_fen": 100_000})).await;
+    assert_eq!(s, 200, "{v}");
+    let mut m = rig.merchant("m-rot", 1, &[1], 2);
+    rig.register_merchant(&m).await;
+    rig.converge(&[0, 1, 2], Duration::from_secs(30), |_| true).await;
+    rig.start_merchant(&mut m).await;
+    assert_eq!(keys_followed(&rig, &m, "c0").await, None, "nothing rotated yet");
+
+    // The payer's community rotates its key after the till started (it knows only the genesis).
+    let (s, v) = rig.post(0, "/v1/operator/rotate-key", json!({})).await;
+    assert_eq!((s, v["kind"].as_str()), (200, Some("rotate-key")), "{v}");
+    let rotated_at = v["seq"].as_u64().unwrap();
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let p = Payment {
+        payer: key("c0-rot").public(),
+        merchant: key("m-rot").public(),
+        merchant_community: cid("c1"),
+        points: 20,
+        price_fen: 200,
+        nonce: 1,
+        expiry_ms: now_ms + 600_000,
+        genesis: rig.genesis_hash,
+    };
+    let p = Signed::sign(p, &key("c0-rot"), &rig.genesis_hash);
+    let (s, receipt) = rig.till_post(&m, "/v1/till/sales", json!({"payer_community": "c0", "payment": p})).await;
+    assert_eq!(s, 200, "the sale verifies against c0's new key: {receipt}");
+    assert!(receipt["at"]["seq"].as_u64().unwrap() > rotated_at);
+    let followed = keys_followed(&rig, &m, "c0").await.expect("the till followed c0's rotation");
+    assert_eq!(followed["keys"], 2, "{followed}");
+
+    // Its own community rotates too: the credit's proof and the settlement entry are signed by
+    // c1's new key.
+    let (s, v) = rig.post(1, "/v1/operator/rotate-key", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let start = Instant::now();
+    loop {
+        let (s, r) = rig.till_post(&m, "/v1/till/reconcile", Value::Null).await;
+        assert_eq!(s, 200, "{r}");
+        if r["credited"] == 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the credit never reconciled: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, settled) = rig.till_post(&m, "/v1/till/settlements", json!({"issuer": "c0", "points": 20})).await;
+    assert_eq!((s, settled["fen"].as_u64()), (200, Some(200)), "{settled}");
+    assert_eq!(keys_followed(&rig, &m, "c1").await.expect("the till followed c1's rotation")["keys"], 2);
+
+    // The histories are kept in the till's store: after a restart the receipt still verifies.
+    rig.stop_merchant(&mut m).await;
+    rig.start_merchant(&mut m).await;
+    let body = json!({"payment": p, "proof": receipt["proof"]});
+    let (s, v) = rig.till_post(&m, "/v1/till/receipts/verify", body).await;
+    assert_eq!(s, 200, "{v}");
+    rig.stop_merchant(&mut m).await;
+    for i in 0..3 {
+        rig.stop(i).await;
+    }
 }

@@ -83,6 +83,19 @@ pub struct TillStatus {
     pub pending: usize,
     /// Community nodes connected now.
     pub connected: usize,
+    /// Communities whose key changed since the genesis, as this till verified it: how many keys
+    /// each has had and the checkpoint size the history was proven at.
+    pub keys_followed: Vec<KeysFollowed>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeysFollowed {
+    #[schema(value_type = String)]
+    pub community: CommunityId,
+    pub keys: usize,
+    #[schema(value_type = String)]
+    pub current_key: PublicKey,
+    pub proven_at: u64,
 }
 
 #[utoipa::path(post, path = "/v1/till/sales", request_body = SaleRequest,
@@ -145,6 +158,17 @@ pub async fn status(State(s): State<TillState>) -> Result<Json<TillStatus>, ApiE
         faulty: store.faulty().map_err(Refusal::from)?,
         pending: store.pending().map_err(Refusal::from)?.len(),
         connected: s.till.connected().await,
+        keys_followed: store
+            .key_histories()
+            .map_err(Refusal::from)?
+            .into_iter()
+            .map(|(community, h)| KeysFollowed {
+                community,
+                keys: h.keys.len(),
+                current_key: h.latest(),
+                proven_at: h.proven_at,
+            })
+            .collect(),
     }))
 }
 
@@ -152,7 +176,16 @@ pub async fn status(State(s): State<TillState>) -> Result<Json<TillStatus>, ApiE
 #[openapi(
     info(title = "Linli merchant light node (till)"),
     paths(sale, verify, receipts, settle, settlements, reconcile, status),
-    components(schemas(ApiError, SaleRequest, VerifyRequest, Verified, SettleRequest, TillStatus, Reconciliation))
+    components(schemas(
+        ApiError,
+        SaleRequest,
+        VerifyRequest,
+        Verified,
+        SettleRequest,
+        TillStatus,
+        KeysFollowed,
+        Reconciliation
+    ))
 )]
 pub struct TillApiDoc;
 

@@ -221,10 +221,16 @@ impl Link {
                 message_id,
                 message,
             })) => {
-                let acceptance = match self.verified_alert(&message.data) {
-                    Some(proof) => {
+                let acceptance = match self.alert(&message.data) {
+                    Some((proof, by_genesis_keys)) => {
                         let _ = self.alerts.try_send(proof);
-                        MessageAcceptance::Accept
+                        // Proofs by keys later than the genesis ones are checked by the till
+                        // (which follows key changes); they are not relayed from here.
+                        if by_genesis_keys {
+                            MessageAcceptance::Accept
+                        } else {
+                            MessageAcceptance::Ignore
+                        }
                     }
                     None => MessageAcceptance::Reject,
                 };
@@ -238,12 +244,14 @@ impl Link {
         }
     }
 
-    /// An equivocation proof that verifies against the accused community's genesis keys.
-    fn verified_alert(&self, data: &[u8]) -> Option<EquivocationProof> {
+    /// An equivocation proof of a genesis community, and whether it verifies against that
+    /// community's genesis keys (the till checks every proof again with the keys it follows).
+    fn alert(&self, data: &[u8]) -> Option<(EquivocationProof, bool)> {
         let GossipMessage::Alert(proof) = GossipMessage::from_bytes(data).ok()? else { return None };
         let info = self.genesis.community(proof.community())?;
         let gh = self.genesis.hash();
-        [info.signing_key, info.recovery_key].iter().any(|k| proof.verify(&gh, k).is_ok()).then_some(proof)
+        let by_genesis_keys = [info.signing_key, info.recovery_key].iter().any(|k| proof.verify(&gh, k).is_ok());
+        Some((proof, by_genesis_keys))
     }
 }
 

@@ -84,8 +84,10 @@ pub async fn start(config: &MerchantConfig) -> Result<RunningTill, NodeError> {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 Some(proof) = alerts_rx.recv() => {
-                    if let Err(e) = t.record_alert(&proof) {
-                        tracing::error!(error = %e, "could not record an equivocation alert");
+                    match t.take_alert(&proof) {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(community = %proof.community(), "an equivocation alert did not verify"),
+                        Err(e) => tracing::error!(error = %e, "could not record an equivocation alert"),
                     }
                 }
             }
@@ -107,12 +109,15 @@ pub async fn start(config: &MerchantConfig) -> Result<RunningTill, NodeError> {
     Ok(RunningTill { http_addr, till, shutdown, tasks })
 }
 
-/// After a start: once connected, learn the alerts held by the federation and finish sales left
-/// pending (the light node may have been offline while they were confirmed).
+/// After a start: once connected, learn the communities' key changes and the alerts held by the
+/// federation, and finish sales left pending (the light node may have been offline while they were confirmed).
 async fn catch_up(till: Till, stop: CancellationToken) {
     for _ in 0..100 {
         if stop.is_cancelled() {
             return;
+        }
+        if let Err(e) = till.refresh_keys().await {
+            tracing::warn!(error = %e, "could not ask for key histories");
         }
         match till.fetch_alerts().await {
             Ok(_) => {

@@ -1,12 +1,12 @@
 //! The light node's own small RocksDB store: verified sale receipts, sales sequenced but not yet
-//! verified (resumed after a restart), settlements, and equivocation proofs heard (communities
-//! whose proofs are refused). Every write is synced: a receipt shown to a cashier survives a
+//! verified (resumed after a restart), settlements, equivocation proofs heard (communities
+//! whose proofs are refused), and the community key histories it verified (key rotations). Every write is synced: a receipt shown to a cashier survives a
 //! crash. The schema version and genesis hash are checked at open.
 
 use linli_protocol::body::{Payment, Signed};
 use linli_protocol::checkpoint::EquivocationProof;
 use linli_protocol::encoding::{self, MAX_MESSAGE_BYTES};
-use linli_protocol::light::EntryProof;
+use linli_protocol::light::{EntryProof, KeyHistory};
 use linli_protocol::{CommunityId, EntryRef, Genesis, Hash, PublicKey};
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -29,11 +29,19 @@ pub enum TillColumn {
     Alerts,
     /// `schema_version`, `genesis_hash`.
     Meta,
+    /// `community` → `(community, KeyHistory)`: keys followed past the genesis, verified.
+    KeyHistories,
 }
 
 impl TillColumn {
-    const ALL: [TillColumn; 5] =
-        [TillColumn::Receipts, TillColumn::Pending, TillColumn::Settlements, TillColumn::Alerts, TillColumn::Meta];
+    const ALL: [TillColumn; 6] = [
+        TillColumn::Receipts,
+        TillColumn::Pending,
+        TillColumn::Settlements,
+        TillColumn::Alerts,
+        TillColumn::Meta,
+        TillColumn::KeyHistories,
+    ];
     fn name(self) -> &'static str {
         match self {
             TillColumn::Receipts => "receipts",
@@ -41,6 +49,7 @@ impl TillColumn {
             TillColumn::Settlements => "settlements",
             TillColumn::Alerts => "alerts",
             TillColumn::Meta => "meta",
+            TillColumn::KeyHistories => "key_histories",
         }
     }
 }
@@ -218,6 +227,19 @@ impl TillStore {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(TillColumn::Alerts)?, position_key(proof.community(), proof.position()), proof.to_bytes());
         Ok(self.db.write_opt(b, &synced())?)
+    }
+
+    /// Keep a community key history this light node verified.
+    pub fn put_key_history(&self, community: &CommunityId, history: &KeyHistory) -> Result<(), TillStoreError> {
+        let mut b = WriteBatch::default();
+        let value = encoding::encode(&(community.clone(), history.clone()));
+        b.put_cf(self.cf(TillColumn::KeyHistories)?, community.as_str().as_bytes(), value);
+        Ok(self.db.write_opt(b, &synced())?)
+    }
+
+    /// Every community key history verified so far.
+    pub fn key_histories(&self) -> Result<Vec<(CommunityId, KeyHistory)>, TillStoreError> {
+        self.all(TillColumn::KeyHistories)
     }
 
     /// Communities proven faulty.

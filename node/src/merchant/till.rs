@@ -7,6 +7,11 @@
 //! enough witnesses covers it, and verifies it ([`LightTrust`]) → the receipt is stored (synced)
 //! and only then is the sale accepted. A refused payment gets a short code and a reason a
 //! cashier understands.
+//!
+//! Keys: the till starts from the genesis keys. When a proof does not verify against the keys it
+//! knows, it asks for each community's key history ([`KeyHistoryProof`]), keeps what verifies
+//! (in its store) and checks the proof once more: a community that rotated or revoked its key
+//! is followed, and nothing signed by a revoked key after its revocation is accepted.
 
 use super::link::{LinkError, LinkHandle};
 use super::store::{PendingSale, SaleReceipt, Settlement, TillStore, TillStoreError};
@@ -14,7 +19,7 @@ use crate::network::messages::{SyncRequest, SyncResponse};
 use linli_protocol::body::{Body, Payment, SettlementRequest, Signed};
 use linli_protocol::checkpoint::CheckpointError;
 use linli_protocol::checkpoint::EquivocationProof;
-use linli_protocol::light::{EntryProof, LightError, LightTrust, VerifiedProof};
+use linli_protocol::light::{EntryProof, KeyHistoryProof, LightError, LightTrust, VerifiedProof};
 use linli_protocol::verify::verify_entry;
 use linli_protocol::{CommunityId, EntryRef, Genesis, Keypair, SignedEntry, FEN_PER_POINT};
 use serde::Serialize;
@@ -30,7 +35,7 @@ pub struct Refusal {
     /// `insufficient-points`, `expired`, `already-used`, `wrong-amount`, `wrong-merchant`,
     /// `bad-signature`, `unknown-account`, `credit-limit`, `issuer-faulty`, `proof-invalid`,
     /// `unconfirmed` (sequenced, proof still awaited: it completes later), `unavailable`,
-    /// `refused`, `storage`.
+    /// `refused`, `storage`, `key-unknown` (signed by a key this till could not follow).
     pub code: &'static str,
     pub reason: String,
 }
@@ -132,13 +137,49 @@ impl Till {
         self.link.connected().await
     }
 
-    /// What this till trusts now: the genesis keys, the witness minimum, the faulty communities.
+    /// What this till trusts now: the genesis keys and the key histories it verified since, the
+    /// witness minimum, the faulty communities.
     pub fn trust(&self) -> Result<LightTrust, TillStoreError> {
         let mut t = LightTrust::new(self.genesis.clone(), self.min_witnesses);
         for c in self.store.faulty()? {
             t.mark_faulty(c);
         }
+        for (c, history) in self.store.key_histories()? {
+            t.restore_history(&c, history)
+                .map_err(|e| TillStoreError::Corrupt(format!("stored key history of {c}: {e}")))?;
+        }
         Ok(t)
+    }
+
+    /// Ask for every community's key history and keep what verifies and is new. Repeated while
+    /// something changes (a witness's new key can make another history's cosignatures count).
+    /// Returns how many histories were learned.
+    pub async fn refresh_keys(&self) -> Result<usize, Refusal> {
+        let mut trust = self.trust()?;
+        let mut learned = 0;
+        for _round in 0..self.genesis.communities.len() {
+            let mut changed = false;
+            for c in &self.genesis.communities {
+                let proof: KeyHistoryProof = match self.link.request(SyncRequest::KeyHistory(c.id.clone())).await {
+                    Ok(SyncResponse::KeyHistory(p)) => *p,
+                    Ok(_) | Err(_) => continue,
+                };
+                match trust.learn_keys(&proof) {
+                    Ok(Some(history)) => {
+                        tracing::info!(community = %c.id, keys = history.keys.len(), "followed a community key change");
+                        self.store.put_key_history(&c.id, &history)?;
+                        learned += 1;
+                        changed = true;
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(community = %c.id, error = %e, "key history refused"),
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        Ok(learned)
     }
 
     /// Checks the till makes before anything leaves it.
@@ -196,7 +237,8 @@ impl Till {
         }
         let deadline = tokio::time::Instant::now() + timeout;
         // Read the faulty set once per sale, not per poll; it is read again before accepting.
-        let trust = self.trust()?;
+        let mut trust = self.trust()?;
+        let mut keys_refreshed = false;
         loop {
             let request = SyncRequest::Proof { community: pending.at.community.clone(), seq: pending.at.seq };
             let last = match self.link.request(request).await {
@@ -208,6 +250,12 @@ impl Till {
                         ))
                     }
                     Ok(v) => return self.accept(pending, *proof, v),
+                    Err(e) if !keys_refreshed && may_be_a_key_change(&e) => {
+                        keys_refreshed = true;
+                        self.refresh_keys().await?;
+                        trust = self.trust()?;
+                        continue;
+                    }
                     Err(LightError::Checkpoint(e @ CheckpointError::TooFewWitnesses { .. })) => e.to_string(),
                     Err(e @ LightError::Faulty { .. }) => return Err(refusal("issuer-faulty", e.to_string())),
                     Err(e) => {
@@ -274,19 +322,33 @@ impl Till {
             SyncResponse::Error(e) | SyncResponse::NotYet(e) => return Err(refusal("unavailable", e)),
             _ => return Err(refusal("unavailable", "unexpected answer from the community node")),
         };
-        let at = self.check_own_entry(entry, |b| matches!(b, Body::Settle(s) if s.request == signed))?;
+        let is_ours = |b: &Body| matches!(b, Body::Settle(s) if s.request == signed);
+        // Signed by a key this till does not know yet: the home community changed its key, and
+        // the change is proven once a cosigned checkpoint covers it (asking makes one soon).
+        let deadline = tokio::time::Instant::now() + self.proof_timeout;
+        let at = loop {
+            match self.check_own_entry(entry.clone(), is_ours) {
+                Err(r) if r.code == "key-unknown" && tokio::time::Instant::now() < deadline => {
+                    self.refresh_keys().await?;
+                    tokio::time::sleep(PROOF_POLL).await;
+                }
+                other => break other?,
+            }
+        };
         let s = Settlement { at, issuer, points, fen, nonce, time_ms: now_ms() };
         self.store.put_settlement(&s)?;
         Ok(s)
     }
 
-    /// An entry the home community says it appended for us: signed by it and what we asked.
+    /// An entry the home community says it appended for us: signed by it (with the key in force
+    /// as far as this till knows: `key-unknown` otherwise) and what we asked.
     fn check_own_entry(&self, e: SignedEntry, is_ours: impl Fn(&Body) -> bool) -> Result<EntryRef, Refusal> {
-        let key = self.genesis.community(&self.home).map(|c| c.signing_key).unwrap_or_default();
         if e.entry.community != self.home || !is_ours(&e.entry.body) {
             return Err(refusal("proof-invalid", "the home community answered with another entry"));
         }
-        let v = verify_entry(&self.genesis.hash(), e, key).map_err(|e| refusal("proof-invalid", e.to_string()))?;
+        let trust = self.trust()?;
+        let key = trust.history(&self.home).map(|h| h.signer_of(&e)).unwrap_or_default();
+        let v = verify_entry(&self.genesis.hash(), e, key).map_err(|e| refusal("key-unknown", e.to_string()))?;
         Ok(v.signed().entry_ref(&self.genesis.hash()))
     }
 
@@ -296,21 +358,31 @@ impl Till {
         self.store.put_alert(proof)
     }
 
-    /// Learn the alerts a community node holds (each verified against the genesis keys).
+    /// Learn the alerts a community node holds (each verified against the community's keys).
     pub async fn fetch_alerts(&self) -> Result<usize, Refusal> {
         let SyncResponse::Alerts(list) = self.link.request(SyncRequest::Alerts).await? else {
             return Err(refusal("unavailable", "unexpected answer to an alerts request"));
         };
-        let gh = self.genesis.hash();
         let mut n = 0;
         for proof in list {
-            let Some(info) = self.genesis.community(proof.community()) else { continue };
-            if [info.signing_key, info.recovery_key].iter().any(|k| proof.verify(&gh, k).is_ok()) {
-                self.record_alert(&proof)?;
+            if self.take_alert(&proof)? {
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    /// Record an equivocation proof if it verifies against any key the accused community
+    /// signed with (as far as this till follows its keys); `false` if it does not.
+    pub fn take_alert(&self, proof: &EquivocationProof) -> Result<bool, TillStoreError> {
+        let trust = self.trust()?;
+        let Some(history) = trust.history(proof.community()) else { return Ok(false) };
+        let gh = self.genesis.hash();
+        if !history.all_keys().iter().any(|k| proof.verify(&gh, k).is_ok()) {
+            return Ok(false);
+        }
+        self.record_alert(proof)?;
+        Ok(true)
     }
 
     /// Finish pending sales, find each receipt's `Credit` on the home ledger (verified), and
@@ -364,12 +436,27 @@ impl Till {
         if !matches || proof.entry.entry.community != self.home {
             return Err(refusal("proof-invalid", format!("the credit shown for {:?} is not this receipt's", r.at)));
         }
-        match self.trust()?.verify(&proof) {
+        let mut verdict = self.trust()?.verify(&proof);
+        if verdict.as_ref().is_err_and(may_be_a_key_change) {
+            self.refresh_keys().await?;
+            verdict = self.trust()?.verify(&proof);
+        }
+        match verdict {
             Ok(v) => Ok(Some(v.at)),
             Err(LightError::Checkpoint(CheckpointError::TooFewWitnesses { .. })) => Ok(None),
             Err(e) => Err(refusal("proof-invalid", format!("the credit's proof does not verify: {e}"))),
         }
     }
+}
+
+/// A proof that fails on a signature or on too few witnesses may only be signed with keys this
+/// till has not learned yet (a rotation, a revocation, a witness's new key).
+fn may_be_a_key_change(e: &LightError) -> bool {
+    matches!(
+        e,
+        LightError::Signature(_)
+            | LightError::Checkpoint(CheckpointError::Signature { .. } | CheckpointError::TooFewWitnesses { .. })
+    )
 }
 
 fn issuer_row<'a>(rows: &'a mut Vec<IssuerReconciliation>, issuer: &CommunityId) -> &'a mut IssuerReconciliation {

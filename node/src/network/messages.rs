@@ -6,7 +6,7 @@
 use linli_protocol::body::{Payment, SettlementRequest};
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
 use linli_protocol::encoding::{self, DecodeError};
-use linli_protocol::light::EntryProof;
+use linli_protocol::light::{EntryProof, KeyHistoryProof};
 use linli_protocol::merkle::ConsistencyProof;
 use linli_protocol::{CommunityId, EntryRef, Hash, Signed, SignedEntry};
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,9 @@ pub enum SyncRequest {
     Consistency { community: CommunityId, old_size: u64, new_size: u64 },
     /// Every equivocation proof this node holds.
     Alerts,
+    /// Every key change of a community's ledger with its audit path into a cosigned checkpoint
+    /// (how a light node follows rotations and revocations).
+    KeyHistory(CommunityId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,7 @@ pub enum SyncResponse {
     Proof(Box<EntryProof>),
     Consistency(ConsistencyProof),
     Alerts(Vec<EquivocationProof>),
+    KeyHistory(Box<KeyHistoryProof>),
     /// Not available yet (no covering checkpoint, no credit yet): ask again later.
     NotYet(String),
     Error(String),

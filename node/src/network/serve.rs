@@ -2,14 +2,15 @@
 //! payment and settlement submissions, sequenced here when this node is the home community
 //! (the event loop forwards them to the home community's node otherwise); entry proofs (the
 //! entry, the best stored checkpoint covering it and the audit path); the `Credit` of a payment;
-//! consistency proofs; and the equivocation alerts this node holds.
+//! consistency proofs; the equivocation alerts this node holds; and a community's key history.
 //!
 //! Store reads run on the blocking pool; submissions go through the sequencer like any other.
 
 use super::messages::{SyncRequest, SyncResponse, MAX_RANGE_ENTRIES, MAX_RESPONSE_BYTES};
 use crate::sequencer::{Draft, Receipt, SequencerHandle, SubmitError};
 use crate::store::{Store, StoreError};
-use linli_protocol::light::EntryProof;
+use linli_protocol::checkpoint::CosignedCheckpoint;
+use linli_protocol::light::{EntryProof, KeyChangeProof, KeyHistoryProof};
 use linli_protocol::merkle::{prove_consistency_from, prove_inclusion_from};
 use linli_protocol::{Change, CommunityId, StateKey};
 use std::collections::BTreeSet;
@@ -102,6 +103,7 @@ impl Server {
                 }
             }
             SyncRequest::Alerts => self.store.alerts().map(SyncResponse::Alerts),
+            SyncRequest::KeyHistory(community) => self.key_history(&community),
             SyncRequest::SubmitPayment { .. } | SyncRequest::SubmitSettlement { .. } => {
                 Ok(SyncResponse::Error("submissions are not reads".into()))
             }
@@ -109,25 +111,55 @@ impl Server {
         result.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
     }
 
-    /// Entry `seq` of `community`, the covering checkpoint with the most witnesses (then the
-    /// smallest), and the audit path from the entry to its root.
+    /// The stored checkpoint covering `seq` with the most witnesses (then the smallest).
+    fn best_checkpoint(&self, community: &CommunityId, seq: u64) -> Result<Option<CosignedCheckpoint>, StoreError> {
+        let covering = self.store.checkpoints_covering(community, seq, CHECKPOINTS_CONSIDERED)?;
+        let witnesses =
+            |cp: &CosignedCheckpoint| cp.cosignatures.iter().map(|c| &c.witness).collect::<BTreeSet<_>>().len();
+        Ok(covering.into_iter().max_by_key(|cp| (witnesses(cp), std::cmp::Reverse(cp.signed.checkpoint.size))))
+    }
+
+    /// Entry `seq` of `community`, the best checkpoint covering it, and the audit path from the
+    /// entry to its root.
     fn entry_proof(&self, community: &CommunityId, seq: u64) -> Result<SyncResponse, StoreError> {
         let Some(entry) = self.store.entry(community, seq)? else {
             return Ok(SyncResponse::NotYet(format!("{community} seq {seq} is not held here")));
         };
-        let covering = self.store.checkpoints_covering(community, seq, CHECKPOINTS_CONSIDERED)?;
-        let witnesses = |cp: &linli_protocol::checkpoint::CosignedCheckpoint| {
-            cp.cosignatures.iter().map(|c| &c.witness).collect::<BTreeSet<_>>().len()
-        };
-        let Some(checkpoint) =
-            covering.into_iter().max_by_key(|cp| (witnesses(cp), std::cmp::Reverse(cp.signed.checkpoint.size)))
-        else {
+        let Some(checkpoint) = self.best_checkpoint(community, seq)? else {
             return Ok(SyncResponse::NotYet(format!("no checkpoint of {community} covers seq {seq} yet")));
         };
         let size = checkpoint.signed.checkpoint.size;
         let inclusion = prove_inclusion_from(&self.store.leaves(community), seq, size)
             .map_err(|e| StoreError::CorruptRecord(format!("inclusion proof of {community} seq {seq}: {e}")))?;
         Ok(SyncResponse::Proof(Box::new(EntryProof { entry, checkpoint, inclusion })))
+    }
+}
+
+impl Server {
+    /// Every key change of `community` (seqs from its ledger state) with audit paths into the
+    /// best checkpoint covering the last of them.
+    fn key_history(&self, community: &CommunityId) -> Result<SyncResponse, StoreError> {
+        let seqs = match self.store.state_item(&StateKey::Ledger(community.clone()))? {
+            Some(Change::Ledger(_, ledger)) => ledger.key_changes,
+            _ => vec![],
+        };
+        let last = seqs.last().copied().unwrap_or(0);
+        let Some(checkpoint) = self.best_checkpoint(community, last)? else {
+            return Ok(SyncResponse::NotYet(format!("no checkpoint of {community} covers seq {last} yet")));
+        };
+        let size = checkpoint.signed.checkpoint.size;
+        let leaves = self.store.leaves(community);
+        let mut changes = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let entry = self
+                .store
+                .entry(community, seq)?
+                .ok_or_else(|| StoreError::CorruptRecord(format!("key change {community} seq {seq} is missing")))?;
+            let inclusion = prove_inclusion_from(&leaves, seq, size)
+                .map_err(|e| StoreError::CorruptRecord(format!("inclusion proof of {community} seq {seq}: {e}")))?;
+            changes.push(KeyChangeProof { entry, inclusion });
+        }
+        Ok(SyncResponse::KeyHistory(Box::new(KeyHistoryProof { community: community.clone(), changes, checkpoint })))
     }
 }
 

@@ -23,7 +23,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the on-disk layout; a store of another version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: a ledger's state lists the seqs of its key changes.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

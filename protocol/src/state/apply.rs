@@ -266,6 +266,7 @@ fn rotate_key(cx: &mut Cx, r: &RotateKey) -> Result<(), Rejection> {
     let old = cx.ledger.key;
     cx.ledger.retired_keys.push(old);
     cx.ledger.key = r.new_key;
+    cx.ledger.key_changes.push(cx.here.seq);
     Ok(())
 }
 
@@ -276,6 +277,7 @@ fn revoke_key(cx: &mut Cx, r: &RevokeKey) -> Result<(), Rejection> {
     fresh_community_key(cx, &r.new_key)?;
     cx.ledger.retired_keys.push(r.revoked_key);
     cx.ledger.key = r.new_key;
+    cx.ledger.key_changes.push(cx.here.seq);
     Ok(())
 }
 

@@ -47,6 +47,9 @@ pub struct LedgerState {
     pub key: PublicKey,
     pub recovery_key: PublicKey,
     pub retired_keys: Vec<PublicKey>,
+    /// Seqs of this ledger's `RotateKey` and `RevokeKey` entries, in order: what a light client
+    /// asks for to follow the community's key ([`crate::light::KeyHistoryProof`]).
+    pub key_changes: Vec<u64>,
     /// Shared, not copied: every entry's ledger change carries it (serialized as the table).
     pub rules: Option<std::sync::Arc<RuleTable>>,
     pub faulty: bool,
@@ -253,6 +256,7 @@ impl State {
                     key: c.signing_key,
                     recovery_key: c.recovery_key,
                     retired_keys: vec![],
+                    key_changes: vec![],
                     rules: None,
                     faulty: false,
                     faulty_from: u64::MAX,

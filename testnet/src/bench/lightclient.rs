@@ -34,7 +34,9 @@ pub fn run(report: &mut Report, genesis: &Genesis, sizes: &Sizes) {
         .collect();
     let cosigned = CosignedCheckpoint { signed, cosignatures };
     let witnesses = genesis.communities.len() - 1;
-    let witness_key = |c: &linli_protocol::CommunityId| genesis.community(c).map(|i| i.signing_key);
+    let witness_key = |c: &linli_protocol::CommunityId, k: &linli_protocol::PublicKey| {
+        genesis.community(c).is_some_and(|i| i.signing_key == *k)
+    };
 
     // Checking the checkpoint itself (done once, then cached).
     let mut rates: Vec<f64> = (0..sizes.reps)

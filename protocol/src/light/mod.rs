@@ -3,20 +3,22 @@
 //! (RFC 9162 audit path), the checkpoint's signature by the same community, enough distinct
 //! witness cosignatures, and that the community is not known to have equivocated.
 //!
-//! Keys come from the genesis: a light client trusts the community and witness keys listed
-//! there (it does not follow key rotations; a rotated community is refused until the light
-//! client is given the new genesis keys).
+//! Keys start from the genesis; a light client follows a community's rotations and revocations
+//! by checking a [`KeyHistoryProof`] (see [`keys`]).
 
 use crate::body::{Body, Payment, Signed};
 use crate::checkpoint::{CheckpointError, CosignedCheckpoint};
 use crate::entry::SignedEntry;
 use crate::genesis::Genesis;
 use crate::merkle::{InclusionProof, MerkleError};
-use crate::primitives::{CommunityId, Hash};
+use crate::primitives::{CommunityId, Hash, PublicKey};
 use crate::verify::{verify_entry, VerifyError};
 use crate::EntryRef;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub mod keys;
+pub use keys::{KeyChangeProof, KeyHistory, KeyHistoryProof};
 
 /// An entry with a checkpoint that covers it and the audit path from the entry to the
 /// checkpoint's root: everything a light client needs to trust the entry.
@@ -50,6 +52,14 @@ pub enum LightError {
     Inclusion { community: CommunityId, seq: u64, error: MerkleError },
     #[error("the entry at {community} seq {seq} is not the payment that was submitted ({what})")]
     NotThePayment { community: CommunityId, seq: u64, what: &'static str },
+    #[error("key changes out of order: seq {actual} after seq {after}")]
+    KeyChangeOrder { after: u64, actual: u64 },
+    #[error("the entry at {community} seq {seq} is not a key change")]
+    NotAKeyChange { community: CommunityId, seq: u64 },
+    #[error("the revocation at {community} seq {seq} revokes {actual}, but the key in force is {expected}")]
+    RevokedKey { community: CommunityId, seq: u64, expected: PublicKey, actual: PublicKey },
+    #[error("the key history of {community} conflicts with the one already verified")]
+    KeyHistoryConflict { community: CommunityId },
 }
 
 /// What a light client trusts: the genesis, how many witnesses a checkpoint needs, and which
@@ -60,6 +70,8 @@ pub struct LightTrust {
     genesis_hash: Hash,
     min_witnesses: usize,
     faulty: BTreeSet<CommunityId>,
+    /// Each community's keys: from the genesis, then as learned from key history proofs.
+    keys: BTreeMap<CommunityId, KeyHistory>,
 }
 
 /// A proof that passed: the entry, where it is, and how many witnesses vouched for it.
@@ -73,7 +85,52 @@ pub struct VerifiedProof {
 impl LightTrust {
     pub fn new(genesis: Genesis, min_witnesses: usize) -> Self {
         let genesis_hash = genesis.hash();
-        Self { genesis, genesis_hash, min_witnesses, faulty: BTreeSet::new() }
+        let keys = genesis
+            .communities
+            .iter()
+            .map(|c| (c.id.clone(), KeyHistory::genesis(c.signing_key, c.recovery_key)))
+            .collect();
+        Self { genesis, genesis_hash, min_witnesses, faulty: BTreeSet::new(), keys }
+    }
+
+    /// What this client knows of `community`'s keys.
+    pub fn history(&self, community: &CommunityId) -> Option<&KeyHistory> {
+        self.keys.get(community)
+    }
+
+    /// Restore a history this client verified before (kept in its own store). It is taken only
+    /// if it extends the genesis history of that community.
+    pub fn restore_history(&mut self, community: &CommunityId, history: KeyHistory) -> Result<(), LightError> {
+        let known = self.history_or_unknown(community)?;
+        if !history.extends(known) {
+            return Err(LightError::KeyHistoryConflict { community: community.clone() });
+        }
+        self.keys.insert(community.clone(), history);
+        Ok(())
+    }
+
+    /// Check a key history proof; returns the history when it is longer than the one known
+    /// (and now in force here), `None` when it tells nothing new.
+    pub fn learn_keys(&mut self, proof: &KeyHistoryProof) -> Result<Option<KeyHistory>, LightError> {
+        let community = &proof.community;
+        not_faulty(&self.faulty, community)?;
+        let known = self.history_or_unknown(community)?;
+        let learned = keys::verify_history(
+            &self.genesis_hash,
+            known,
+            proof,
+            |w, k| self.keys.get(w).is_some_and(|h| h.may_cosign(k)),
+            self.min_witnesses,
+        )?;
+        if !keys::replaces(&self.faulty, community, known, &learned)? {
+            return Ok(None);
+        }
+        self.keys.insert(community.clone(), learned.clone());
+        Ok(Some(learned))
+    }
+
+    fn history_or_unknown(&self, community: &CommunityId) -> Result<&KeyHistory, LightError> {
+        self.keys.get(community).ok_or_else(|| LightError::UnknownCommunity { community: community.clone() })
     }
 
     pub fn genesis(&self) -> &Genesis {
@@ -103,18 +160,19 @@ impl LightTrust {
         let community = &proof.entry.entry.community;
         let seq = proof.entry.entry.seq;
         not_faulty(&self.faulty, community)?;
-        let key = self
-            .genesis
-            .community(community)
-            .map(|c| c.signing_key)
-            .ok_or_else(|| LightError::UnknownCommunity { community: community.clone() })?;
+        let history = self.history_or_unknown(community)?;
         let cp = &proof.checkpoint.signed.checkpoint;
         same_community(community, &cp.community)?;
-        let verified = verify_entry(&self.genesis_hash, proof.entry.clone(), key)
+        let verified = verify_entry(&self.genesis_hash, proof.entry.clone(), history.signer_of(&proof.entry))
             .map_err(|e| LightError::Signature(Box::new(e)))?;
         let witnesses = proof
             .checkpoint
-            .verify(&self.genesis_hash, &key, |w| self.genesis.community(w).map(|c| c.signing_key), self.min_witnesses)
+            .verify(
+                &self.genesis_hash,
+                &history.key_at(cp.size),
+                |w, k| self.keys.get(w).is_some_and(|h| h.may_cosign(k)),
+                self.min_witnesses,
+            )
             .map_err(LightError::Checkpoint)?;
         covers(seq, cp.size)?;
         inclusion_matches(&proof.inclusion, seq, cp.size)?;
@@ -179,5 +237,4 @@ fn is_the_payment(entry: &SignedEntry, payment: &Signed<Payment>) -> Result<(), 
 }
 
 #[cfg(test)]
-#[path = "light_tests.rs"]
 mod tests;
