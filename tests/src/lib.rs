@@ -344,13 +344,21 @@ impl GossipPeer {
     /// once the node has subscribed towards this peer.
     pub async fn connect(rig: &Rig, i: usize, name: &str) -> GossipPeer {
         use futures::StreamExt;
-        use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+        use libp2p::gossipsub::{self, IdentTopic};
         use libp2p::swarm::SwarmEvent;
         use libp2p::{noise, tcp, yamux, Multiaddr};
+        use linli_node::network::gossip;
         let target: Multiaddr = rig.genesis.communities[i].p2p_addresses[0].parse().unwrap();
         let topic = IdentTopic::new(format!("/linli/{}/{name}", rig.genesis_hash));
-        let config = gossipsub::ConfigBuilder::default()
-            .validation_mode(ValidationMode::Strict)
+        // The nodes' own settings (anonymous messages), but a larger size limit (the attacker
+        // may send more than a node accepts) and a fresh id for every publish, so the same bytes
+        // can be sent again (replays); the nodes name messages by their content.
+        let published = std::sync::atomic::AtomicU64::new(0);
+        let config = gossip::config_builder()
+            .message_id_fn(move |_| {
+                let n = published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                gossipsub::MessageId::new(&n.to_be_bytes())
+            })
             .max_transmit_size(1 << 20)
             .heartbeat_interval(Duration::from_millis(200))
             .build()
@@ -359,7 +367,7 @@ impl GossipPeer {
             .with_tokio()
             .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
             .unwrap()
-            .with_behaviour(|k| gossipsub::Behaviour::new(MessageAuthenticity::Signed(k.clone()), config).unwrap())
+            .with_behaviour(|_| gossipsub::Behaviour::new(gossip::authenticity(), config).unwrap())
             .unwrap()
             .build();
         swarm.behaviour_mut().subscribe(&topic).unwrap();

@@ -4,9 +4,9 @@
 //! equivocation. One event loop owns the swarm; the till talks to it through [`LinkHandle`].
 
 use crate::network::codec::{SyncCodec, SYNC_PROTOCOL};
-use crate::network::messages::{GossipMessage, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES};
+use crate::network::messages::{GossipMessage, SyncRequest, SyncResponse};
 use futures::StreamExt;
-use libp2p::gossipsub::{self, MessageAcceptance, MessageAuthenticity, ValidationMode};
+use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
@@ -93,10 +93,8 @@ pub async fn spawn(
     let protocol_version = format!("/linli/1/{}", genesis.hash());
     let pv = protocol_version.clone();
     let agent = format!("linli-merchant/{home}");
-    let gossip_config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Strict)
+    let gossip_config = crate::network::gossip::config_builder()
         .validate_messages()
-        .max_transmit_size(MAX_GOSSIP_BYTES)
         .build()
         .map_err(|e| LinkError::Libp2p(e.to_string()))?;
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
@@ -105,7 +103,7 @@ pub async fn spawn(
         .map_err(|e| LinkError::Libp2p(e.to_string()))?
         .with_behaviour(|key| {
             Ok(Behaviour {
-                gossipsub: gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?,
+                gossipsub: gossipsub::Behaviour::new(crate::network::gossip::authenticity(), gossip_config)?,
                 sync: request_response::Behaviour::with_codec(
                     SyncCodec,
                     [(SYNC_PROTOCOL, ProtocolSupport::Outbound)],

@@ -11,6 +11,7 @@
 
 mod catchup;
 pub(crate) mod codec;
+pub mod gossip;
 mod inbound;
 pub mod messages;
 mod scoring;
@@ -21,12 +22,12 @@ use crate::sequencer::SequencerHandle;
 use crate::store::Store;
 use codec::{SyncCodec, SYNC_PROTOCOL};
 use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, ValidationMode};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
 use linli_protocol::{CommunityId, Genesis};
-use messages::{GossipMessage, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES};
+use messages::{GossipMessage, SyncRequest, SyncResponse};
 use serve::Server;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -182,10 +183,8 @@ pub async fn spawn(
         .map_err(|e: libp2p::multiaddr::Error| NetworkError::BadAddress(config.listen.clone(), e.to_string()))?;
     let protocol_version = format!("/linli/1/{}", config.genesis.hash());
     let pv = protocol_version.clone();
-    let gossip_config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Strict)
+    let gossip_config = gossip::config_builder()
         .validate_messages()
-        .max_transmit_size(MAX_GOSSIP_BYTES)
         .heartbeat_interval(Duration::from_millis(500))
         .build()
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
@@ -194,7 +193,7 @@ pub async fn spawn(
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
         .with_behaviour(|key| {
-            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let mut gossipsub = gossipsub::Behaviour::new(gossip::authenticity(), gossip_config)?;
             let (params, thresholds) = scoring::params(&config.genesis);
             gossipsub.with_peer_score(params, thresholds)?;
             Ok(Behaviour {
