@@ -1,11 +1,11 @@
 //! Signature verification of a long run of one ledger on all cores: the run is cut into pieces
 //! (key rotations are followed while cutting, so each piece starts with the keys in force at
-//! its first entry), worker threads batch-verify the pieces ([`verify_run`]), and the calling
+//! its first entry), worker threads batch-verify the pieces ([`verify_run_cached`], each worker keeping its screened keys), and the calling
 //! thread takes them in order ([`verify_streaming`]) — the sequencer applies each piece while
 //! the next ones are verified; `linli verify` collects them ([`verify_parallel`]). Short runs
 //! stay on the calling thread ([`MIN_PARALLEL`]).
 
-use linli_protocol::verify::{verify_run, SignerKeys, VerifiedEntry, VerifyError};
+use linli_protocol::verify::{verify_run_cached, ScreenedKeys, SignerKeys, VerifiedEntry, VerifyError};
 use linli_protocol::{Hash, SignedEntry};
 
 /// Runs shorter than this are verified on the calling thread (threads cost more than they save).
@@ -68,11 +68,12 @@ pub fn verify_streaming(
     type Done = (usize, Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)>);
     let (tx, rx) = std::sync::mpsc::channel::<Done>();
     let work = |tx: std::sync::mpsc::Sender<Done>| {
+        let mut screened = ScreenedKeys::default();
         while !stop.load(Ordering::Relaxed) {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = pieces.get(i) else { break };
             let Some((piece, k)) = slot.lock().ok().and_then(|mut p| p.take()) else { break };
-            if tx.send((i, verify_run(genesis_hash, piece, k))).is_err() {
+            if tx.send((i, verify_run_cached(genesis_hash, piece, k, &mut screened))).is_err() {
                 break;
             }
         }

@@ -138,12 +138,57 @@ pub fn verify_entry(genesis: &Hash, entry: SignedEntry, signer: PublicKey) -> Re
     Ok(VerifiedEntry { entry, hash, signer })
 }
 
+/// Public keys already decompressed and screened ([`keys::verifying_key`]), kept across runs by
+/// one verifier (a node's sequencer, a worker thread). Screening costs about as much as a
+/// signature check, and a federation's entries are signed by few keys (the communities'), so a
+/// run of one gossiped entry would otherwise pay it every time. Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub struct ScreenedKeys {
+    keys: BTreeMap<PublicKey, VerifyingKey>,
+}
+
+impl ScreenedKeys {
+    /// Most keys kept (about 100 bytes each).
+    pub const MAX: usize = 65_536;
+
+    /// The screened key, from the cache or screened now (and kept) — `None` if it fails.
+    fn get(&mut self, key: &PublicKey) -> Option<VerifyingKey> {
+        if let Some(vk) = self.keys.get(key) {
+            return Some(*vk);
+        }
+        let vk = keys::verifying_key(key).ok()?;
+        if self.keys.len() >= Self::MAX {
+            self.keys.clear();
+        }
+        self.keys.insert(*key, vk);
+        Some(vk)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 /// Verify a run of consecutive entries of one community. On failure returns the verified prefix
 /// and the first bad entry's error.
 pub fn verify_run(
     genesis: &Hash,
     entries: Vec<SignedEntry>,
     keys_at_start: SignerKeys,
+) -> Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)> {
+    verify_run_cached(genesis, entries, keys_at_start, &mut ScreenedKeys::default())
+}
+
+/// [`verify_run`], reusing (and filling) a verifier's cache of screened keys.
+pub fn verify_run_cached(
+    genesis: &Hash,
+    entries: Vec<SignedEntry>,
+    keys_at_start: SignerKeys,
+    screened: &mut ScreenedKeys,
 ) -> Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)> {
     let mut keys_now = keys_at_start;
     let mut prepared = Vec::with_capacity(entries.len());
@@ -154,7 +199,7 @@ pub fn verify_run(
         prepared.push((entry, hash, signer));
     }
     let all: Vec<Item> = prepared.iter().flat_map(|(e, h, s)| items(e, h, *s, genesis)).collect();
-    if batch_ok(&all) {
+    if batch_ok(&all, screened) {
         return Ok(prepared.into_iter().map(|(entry, hash, signer)| VerifiedEntry { entry, hash, signer }).collect());
     }
     let mut ok = Vec::with_capacity(prepared.len());
@@ -167,26 +212,17 @@ pub fn verify_run(
     Ok(ok)
 }
 
-fn batch_ok(items: &[Item]) -> bool {
+fn batch_ok(items: &[Item], screened: &mut ScreenedKeys) -> bool {
     if items.is_empty() {
         return true;
     }
     let mut vks = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
     let mut msgs: Vec<&[u8]> = Vec::with_capacity(items.len());
-    // Screening a key (decompression and the prime-order check, a full scalar multiplication)
-    // costs about as much as verifying a signature; a run is signed by few distinct keys (the
-    // community's, and its residents'), so each is screened once per run.
-    let mut screened: BTreeMap<PublicKey, VerifyingKey> = BTreeMap::new();
     for item in items {
-        let vk = match screened.get(&item.key) {
-            Some(vk) => *vk,
-            None => {
-                let Ok(vk) = keys::verifying_key(&item.key) else { return false };
-                screened.insert(item.key, vk);
-                vk
-            }
-        };
+        // Screening a key (decompression and the prime-order check, a full scalar
+        // multiplication) costs about as much as verifying a signature: once per key.
+        let Some(vk) = screened.get(&item.key) else { return false };
         if r_is_small_order(&item.signature) {
             return false;
         }
@@ -195,4 +231,59 @@ fn batch_ok(items: &[Item]) -> bool {
         msgs.push(&item.message);
     }
     ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::Enroll;
+    use crate::testkit::{key, TestFederation};
+
+    fn run(fed: &TestFederation, n: usize) -> Vec<SignedEntry> {
+        let mut chain = fed.chain("a");
+        (0..n)
+            .map(|i| {
+                let resident = key(&format!("r{i}")).public();
+                chain.next(Body::Enroll(Enroll { resident, profile_hash: Hash::ZERO }))
+            })
+            .collect()
+    }
+
+    fn start_keys(fed: &TestFederation) -> SignerKeys {
+        fed.state.signer_keys(&crate::testkit::cid("a")).unwrap()
+    }
+
+    #[test]
+    fn a_cache_shared_across_runs_screens_each_key_once() {
+        let fed = TestFederation::new(&["a", "b"]);
+        let entries = run(&fed, 3);
+        let mut screened = ScreenedKeys::default();
+        for e in &entries {
+            verify_run_cached(&fed.genesis_hash, vec![e.clone()], start_keys(&fed), &mut screened).unwrap();
+        }
+        assert_eq!(screened.len(), 1, "one community key signed the three runs");
+    }
+
+    #[test]
+    fn a_cached_key_does_not_pass_a_bad_signature() {
+        let fed = TestFederation::new(&["a", "b"]);
+        let mut entries = run(&fed, 2);
+        let mut screened = ScreenedKeys::default();
+        verify_run_cached(&fed.genesis_hash, vec![entries[0].clone()], start_keys(&fed), &mut screened).unwrap();
+        entries[1].signature = key("thief").sign(ENTRY_DOMAIN, &fed.genesis_hash, &[0; 32]);
+        let (ok, e) = verify_run_cached(&fed.genesis_hash, entries, start_keys(&fed), &mut screened).unwrap_err();
+        assert_eq!((ok.len(), e.seq, e.what), (1, 1, "community entry"));
+    }
+
+    #[test]
+    fn a_key_that_fails_screening_is_not_kept() {
+        let mut screened = ScreenedKeys::default();
+        // The identity point: small order, refused.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(screened.get(&PublicKey(identity)).is_none());
+        assert!(screened.is_empty());
+        assert!(screened.get(&key("k").public()).is_some());
+        assert_eq!(screened.len(), 1);
+    }
 }

@@ -76,6 +76,7 @@ impl Sequencer {
             store,
             state,
             early: Default::default(),
+            screened: Default::default(),
         }
     }
 

@@ -199,6 +199,9 @@ pub struct Sequencer {
     state: State,
     /// Peer entries that arrived before their predecessor.
     early: early::EarlyEntries,
+    /// Community and resident keys already screened (kept across runs: a gossiped entry is a
+    /// run of one).
+    screened: linli_protocol::verify::ScreenedKeys,
 }
 
 /// Start the sequencer thread for `community` over `store` (whose state has been loaded and

@@ -113,7 +113,9 @@ impl Sequencer {
                 self.apply_verified(v, &ctx, batch, outcome)
             })
         } else {
-            let (verified, error) = match linli_protocol::verify::verify_run(&self.genesis_hash, run, keys) {
+            let gh = self.genesis_hash;
+            let (verified, error) = match linli_protocol::verify::verify_run_cached(&gh, run, keys, &mut self.screened)
+            {
                 Ok(verified) => (verified, None),
                 Err((prefix, e)) => (prefix, Some(e)),
             };
