@@ -173,6 +173,21 @@ impl ScreenedKeys {
     }
 }
 
+/// [`verify_entry`], reusing (and filling) a verifier's cache of screened keys: a node checking
+/// an entry it has just signed.
+pub fn verify_entry_cached(
+    genesis: &Hash,
+    entry: SignedEntry,
+    signer: PublicKey,
+    screened: &mut ScreenedKeys,
+) -> Result<VerifiedEntry, VerifyError> {
+    let hash = entry.hash(genesis);
+    if batch_ok(&items(&entry, &hash, signer, genesis), screened) {
+        return Ok(VerifiedEntry { entry, hash, signer });
+    }
+    verify_entry(genesis, entry, signer)
+}
+
 /// Verify a run of consecutive entries of one community. On failure returns the verified prefix
 /// and the first bad entry's error.
 pub fn verify_run(
@@ -262,6 +277,20 @@ mod tests {
             verify_run_cached(&fed.genesis_hash, vec![e.clone()], start_keys(&fed), &mut screened).unwrap();
         }
         assert_eq!(screened.len(), 1, "one community key signed the three runs");
+    }
+
+    #[test]
+    fn a_single_entry_with_a_cached_key_passes_and_fails_like_verify_entry() {
+        let fed = TestFederation::new(&["a", "b"]);
+        let mut entries = run(&fed, 2);
+        let signer = start_keys(&fed).current;
+        let mut screened = ScreenedKeys::default();
+        let v = verify_entry_cached(&fed.genesis_hash, entries[0].clone(), signer, &mut screened).unwrap();
+        assert_eq!(v.hash(), entries[0].hash(&fed.genesis_hash));
+        entries[1].signature = entries[0].signature;
+        let cached = verify_entry_cached(&fed.genesis_hash, entries[1].clone(), signer, &mut screened).unwrap_err();
+        assert_eq!(cached, verify_entry(&fed.genesis_hash, entries[1].clone(), signer).unwrap_err());
+        assert_eq!(cached.seq, 1);
     }
 
     #[test]

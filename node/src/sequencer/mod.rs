@@ -21,7 +21,7 @@ use crate::store::{Batch, Store, StoreError};
 use linli_protocol::body::{Award, Body, Payment, SettlementRequest, Signed};
 use linli_protocol::checkpoint::EquivocationProof;
 use linli_protocol::checkpoint::{Checkpoint, CosignedCheckpoint, SignedCheckpoint};
-use linli_protocol::verify::verify_entry;
+use linli_protocol::verify::verify_entry_cached;
 use linli_protocol::{
     ApplyContext, CommunityId, Entry, EntryRef, Genesis, Hash, Keypair, Rejection, SignedEntry, State,
 };
@@ -385,7 +385,8 @@ impl Sequencer {
             _ => &self.key,
         };
         let signed = SignedEntry::sign(entry, signer, &self.genesis_hash);
-        let verified = verify_entry(&self.genesis_hash, signed, signer.public())
+        let gh = self.genesis_hash;
+        let verified = verify_entry_cached(&gh, signed, signer.public(), &mut self.screened)
             .map_err(|e| self.reject(ledger.next_seq, kind, Rejection::Signature(Box::new(e))))?;
         let changes = self
             .state
