@@ -1,11 +1,13 @@
 //! Signature verification of a long run of one ledger on all cores: the run is cut into pieces
 //! (key rotations are followed while cutting, so each piece starts with the keys in force at
-//! its first entry), worker threads batch-verify the pieces ([`verify_run_cached`], each worker keeping its screened keys), and the calling
+//! its first entry), worker threads batch-verify the pieces ([`verify_run_layered`]: each looks
+//! keys up in the caller's cache of screened keys, read-only, then in its own, which the caller
+//! absorbs at the end), and the calling
 //! thread takes them in order ([`verify_streaming`]) — the sequencer applies each piece while
 //! the next ones are verified; `linli verify` collects them ([`verify_parallel`]). Short runs
 //! stay on the calling thread ([`MIN_PARALLEL`]).
 
-use linli_protocol::verify::{verify_run_cached, ScreenedKeys, SignerKeys, VerifiedEntry, VerifyError};
+use linli_protocol::verify::{verify_run_layered, ScreenedKeys, SignerKeys, VerifiedEntry, VerifyError};
 use linli_protocol::{Hash, SignedEntry};
 
 /// Runs shorter than this are verified on the calling thread (threads cost more than they save).
@@ -27,7 +29,7 @@ pub struct ParallelVerified {
 pub fn verify_parallel(genesis_hash: &Hash, entries: Vec<SignedEntry>, start: SignerKeys) -> ParallelVerified {
     let keys = entries.iter().fold(start, |k, e| k.step(e).1);
     let mut verified = Vec::with_capacity(entries.len());
-    let error = verify_streaming(genesis_hash, entries, start, |v| {
+    let error = verify_streaming(genesis_hash, entries, start, &mut ScreenedKeys::default(), |v| {
         verified.push(v);
         true
     });
@@ -42,11 +44,13 @@ pub const PIECE: usize = 256;
 /// `apply` on the calling thread, in order, as soon as its piece is done: verification of the
 /// next pieces overlaps the caller's work on this one. `apply` returns false to stop (the
 /// workers then stop after their current piece). Returns the first entry refused, if any
-/// (every entry before it has been handed to `apply`).
+/// (every entry before it has been handed to `apply`). Keys are looked up in `screened`, and
+/// the keys the workers screened are added to it.
 pub fn verify_streaming(
     genesis_hash: &Hash,
     entries: Vec<SignedEntry>,
     start: SignerKeys,
+    screened: &mut ScreenedKeys,
     mut apply: impl FnMut(VerifiedEntry) -> bool,
 ) -> Option<VerifyError> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -67,27 +71,30 @@ pub fn verify_streaming(
     let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
     type Done = (usize, Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)>);
     let (tx, rx) = std::sync::mpsc::channel::<Done>();
+    let known: &ScreenedKeys = screened;
     let work = |tx: std::sync::mpsc::Sender<Done>| {
-        let mut screened = ScreenedKeys::default();
+        let mut learned = ScreenedKeys::default();
         while !stop.load(Ordering::Relaxed) {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = pieces.get(i) else { break };
             let Some((piece, k)) = slot.lock().ok().and_then(|mut p| p.take()) else { break };
-            if tx.send((i, verify_run_cached(genesis_hash, piece, k, &mut screened))).is_err() {
+            if tx.send((i, verify_run_layered(genesis_hash, piece, k, known, &mut learned))).is_err() {
                 break;
             }
         }
+        learned
     };
-    std::thread::scope(|s| {
-        let mut started = 0;
+    let (failure, learned) = std::thread::scope(|s| {
+        let mut handles = Vec::new();
         for _ in 0..workers {
             let tx = tx.clone();
-            if std::thread::Builder::new().name("linli-verify".into()).spawn_scoped(s, || work(tx)).is_ok() {
-                started += 1;
+            if let Ok(h) = std::thread::Builder::new().name("linli-verify".into()).spawn_scoped(s, || work(tx)) {
+                handles.push(h);
             }
         }
-        if started == 0 {
-            work(tx.clone()); // no thread could start: verify here, then apply
+        let mut learned = Vec::new();
+        if handles.is_empty() {
+            learned.push(work(tx.clone())); // no thread could start: verify here, then apply
         }
         drop(tx);
         let mut ready: std::collections::BTreeMap<usize, _> = std::collections::BTreeMap::new();
@@ -123,8 +130,13 @@ pub fn verify_streaming(
             want += 1;
         }
         stop.store(true, Ordering::Relaxed);
-        failure
-    })
+        learned.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+        (failure, learned)
+    });
+    for l in learned {
+        screened.absorb(l);
+    }
+    failure
 }
 
 #[cfg(test)]
@@ -183,12 +195,14 @@ mod tests {
     fn streaming_hands_every_entry_over_in_order() {
         let (gh, entries, keys) = chain(1000);
         let mut seen = Vec::new();
-        let error = verify_streaming(&gh, entries.clone(), keys, |v| {
+        let mut screened = ScreenedKeys::default();
+        let error = verify_streaming(&gh, entries.clone(), keys, &mut screened, |v| {
             seen.push(v.signed().entry.seq);
             true
         });
         assert!(error.is_none(), "{error:?}");
         assert_eq!(seen, (0..1000).collect::<Vec<u64>>());
+        assert_eq!(screened.len(), 1, "the workers' screened community key is kept for the next run");
     }
 
     #[test]
@@ -198,7 +212,7 @@ mod tests {
         sig[9] ^= 1;
         entries[700].signature = linli_protocol::Signature(sig);
         let mut count = 0u64;
-        let error = verify_streaming(&gh, entries, keys, |_| {
+        let error = verify_streaming(&gh, entries, keys, &mut ScreenedKeys::default(), |_| {
             count += 1;
             true
         });
@@ -210,7 +224,7 @@ mod tests {
     fn streaming_stops_when_the_caller_says_so() {
         let (gh, entries, keys) = chain(1000);
         let mut count = 0;
-        let error = verify_streaming(&gh, entries, keys, |_| {
+        let error = verify_streaming(&gh, entries, keys, &mut ScreenedKeys::default(), |_| {
             count += 1;
             count < 300
         });

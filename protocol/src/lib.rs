@@ -22,6 +22,7 @@
 // Errors carry the expected and actual values (entry refs, keys) by design; they are the cold path.
 #![allow(clippy::result_large_err)]
 
+mod batch;
 pub mod body;
 pub mod checkpoint;
 pub mod encoding;

@@ -1,7 +1,7 @@
 //! Signature verification for runs of entries, batched.
 //!
 //! Every signature an entry carries (the community's, and any resident's, merchant's or new
-//! key's inside the body) is collected; a run is checked with `ed25519_dalek::verify_batch`.
+//! key's inside the body) is collected; a run is checked in one batch ([`crate::batch`]).
 //! If the batch fails, each signature is checked alone ([`keys::verify_message`]) so the bad
 //! entry is named. Validity is defined by the cofactored equation of `keys::verify_message`,
 //! with keys and `R` screened the same way on both paths: a passing batch implies every
@@ -13,11 +13,12 @@
 //! community's recovery key. A [`VerifiedEntry`] can only be built here, so the state machine
 //! knows its signatures were checked.
 
+use crate::batch::{self, BatchItem};
 use crate::body::{rotation_message, Body, Signed, SignedPayload};
 use crate::entry::{SignedEntry, ENTRY_DOMAIN};
 use crate::keys::{self, SignatureError};
 use crate::primitives::{CommunityId, Hash, PublicKey, Signature};
-use ed25519_dalek::VerifyingKey;
+use curve25519_dalek::edwards::EdwardsPoint;
 use std::collections::BTreeMap;
 
 /// A signature check that failed, with where.
@@ -115,15 +116,6 @@ fn check_single(item: &Item, message: &[u8]) -> Result<(), SignatureError> {
     keys::verify_message(&item.key, message, &item.signature, item.what)
 }
 
-fn r_is_small_order(sig: &Signature) -> bool {
-    let mut r = [0u8; 32];
-    r.copy_from_slice(sig.0.get(..32).unwrap_or(&[0u8; 32]));
-    match curve25519_dalek::edwards::CompressedEdwardsY(r).decompress() {
-        Some(point) => point.is_small_order(),
-        None => true,
-    }
-}
-
 /// Verify one entry's signatures with `signer` as the community key.
 pub fn verify_entry(genesis: &Hash, entry: SignedEntry, signer: PublicKey) -> Result<VerifiedEntry, VerifyError> {
     let hash = entry.hash(genesis);
@@ -142,26 +134,43 @@ pub fn verify_entry(genesis: &Hash, entry: SignedEntry, signer: PublicKey) -> Re
 /// one verifier (a node's sequencer, a worker thread). Screening costs about as much as a
 /// signature check, and a federation's entries are signed by few keys (the communities'), so a
 /// run of one gossiped entry would otherwise pay it every time. Bounded: emptied when full.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ScreenedKeys {
-    keys: BTreeMap<PublicKey, VerifyingKey>,
+    keys: BTreeMap<PublicKey, EdwardsPoint>,
 }
 
 impl ScreenedKeys {
-    /// Most keys kept (about 100 bytes each).
+    /// Most keys kept (about 200 bytes each).
     pub const MAX: usize = 65_536;
 
-    /// The screened key, from the cache or screened now (and kept) — `None` if it fails.
-    fn get(&mut self, key: &PublicKey) -> Option<VerifyingKey> {
-        if let Some(vk) = self.keys.get(key) {
-            return Some(*vk);
+    /// The key's point if it was screened already.
+    fn peek(&self, key: &PublicKey) -> Option<EdwardsPoint> {
+        self.keys.get(key).copied()
+    }
+
+    /// The key's point, from `known`, from here, or screened now and kept here — `None` if the
+    /// key fails screening.
+    fn get(&mut self, known: &ScreenedKeys, key: &PublicKey) -> Option<EdwardsPoint> {
+        if let Some(point) = known.peek(key).or_else(|| self.peek(key)) {
+            return Some(point);
         }
-        let vk = keys::verifying_key(key).ok()?;
+        let point = keys::verifying_key(key).ok()?.to_edwards();
+        self.insert(*key, point);
+        Some(point)
+    }
+
+    fn insert(&mut self, key: PublicKey, point: EdwardsPoint) {
         if self.keys.len() >= Self::MAX {
             self.keys.clear();
         }
-        self.keys.insert(*key, vk);
-        Some(vk)
+        self.keys.insert(key, point);
+    }
+
+    /// Keep the keys another verifier screened (a worker thread's, after a run).
+    pub fn absorb(&mut self, other: ScreenedKeys) {
+        for (key, point) in other.keys {
+            self.insert(key, point);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -182,7 +191,7 @@ pub fn verify_entry_cached(
     screened: &mut ScreenedKeys,
 ) -> Result<VerifiedEntry, VerifyError> {
     let hash = entry.hash(genesis);
-    if batch_ok(&items(&entry, &hash, signer, genesis), screened) {
+    if batch_ok(&items(&entry, &hash, signer, genesis), &ScreenedKeys::default(), screened) {
         return Ok(VerifiedEntry { entry, hash, signer });
     }
     verify_entry(genesis, entry, signer)
@@ -205,6 +214,18 @@ pub fn verify_run_cached(
     keys_at_start: SignerKeys,
     screened: &mut ScreenedKeys,
 ) -> Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)> {
+    verify_run_layered(genesis, entries, keys_at_start, &ScreenedKeys::default(), screened)
+}
+
+/// [`verify_run`] for a worker thread: keys are looked up in `known` (a cache shared read-only
+/// by the workers), then in `learned` (this worker's own, which keeps the keys it screens).
+pub fn verify_run_layered(
+    genesis: &Hash,
+    entries: Vec<SignedEntry>,
+    keys_at_start: SignerKeys,
+    known: &ScreenedKeys,
+    screened: &mut ScreenedKeys,
+) -> Result<Vec<VerifiedEntry>, (Vec<VerifiedEntry>, VerifyError)> {
     let mut keys_now = keys_at_start;
     let mut prepared = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -214,7 +235,7 @@ pub fn verify_run_cached(
         prepared.push((entry, hash, signer));
     }
     let all: Vec<Item> = prepared.iter().flat_map(|(e, h, s)| items(e, h, *s, genesis)).collect();
-    if batch_ok(&all, screened) {
+    if batch_ok(&all, known, screened) {
         return Ok(prepared.into_iter().map(|(entry, hash, signer)| VerifiedEntry { entry, hash, signer }).collect());
     }
     let mut ok = Vec::with_capacity(prepared.len());
@@ -227,25 +248,15 @@ pub fn verify_run_cached(
     Ok(ok)
 }
 
-fn batch_ok(items: &[Item], screened: &mut ScreenedKeys) -> bool {
-    if items.is_empty() {
-        return true;
-    }
-    let mut vks = Vec::with_capacity(items.len());
-    let mut sigs = Vec::with_capacity(items.len());
-    let mut msgs: Vec<&[u8]> = Vec::with_capacity(items.len());
+fn batch_ok(items: &[Item], known: &ScreenedKeys, screened: &mut ScreenedKeys) -> bool {
+    let mut batch = Vec::with_capacity(items.len());
     for item in items {
         // Screening a key (decompression and the prime-order check, a full scalar
         // multiplication) costs about as much as verifying a signature: once per key.
-        let Some(vk) = screened.get(&item.key) else { return false };
-        if r_is_small_order(&item.signature) {
-            return false;
-        }
-        vks.push(vk);
-        sigs.push(ed25519_dalek::Signature::from_bytes(&item.signature.0));
-        msgs.push(&item.message);
+        let Some(point) = screened.get(known, &item.key) else { return false };
+        batch.push(BatchItem { key: item.key, point, message: &item.message, signature: &item.signature });
     }
-    ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok()
+    batch::all_valid(&batch)
 }
 
 #[cfg(test)]
@@ -310,9 +321,9 @@ mod tests {
         // The identity point: small order, refused.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert!(screened.get(&PublicKey(identity)).is_none());
+        assert!(screened.get(&ScreenedKeys::default(), &PublicKey(identity)).is_none());
         assert!(screened.is_empty());
-        assert!(screened.get(&key("k").public()).is_some());
+        assert!(screened.get(&ScreenedKeys::default(), &key("k").public()).is_some());
         assert_eq!(screened.len(), 1);
     }
 }

@@ -109,9 +109,13 @@ impl Sequencer {
         let error = if run.len() >= crate::parallel_verify::MIN_PARALLEL {
             // Long runs (sync chunks): verified on worker threads while this thread applies.
             let genesis_hash = self.genesis_hash;
-            crate::parallel_verify::verify_streaming(&genesis_hash, run, keys, |v| {
+            // The cache is lent to the workers (read-only) while this thread applies.
+            let mut screened = std::mem::take(&mut self.screened);
+            let error = crate::parallel_verify::verify_streaming(&genesis_hash, run, keys, &mut screened, |v| {
                 self.apply_verified(v, &ctx, batch, outcome)
-            })
+            });
+            self.screened = screened;
+            error
         } else {
             let gh = self.genesis_hash;
             let (verified, error) = match linli_protocol::verify::verify_run_cached(&gh, run, keys, &mut self.screened)
