@@ -34,6 +34,7 @@ pub(crate) struct BatchItem<'a> {
 /// The parts of one signature the batch needs, or `None` when it cannot be valid (`s` not
 /// canonical, `R` not a point or of small order).
 struct Parsed {
+    r_bytes: [u8; 32],
     r: EdwardsPoint,
     s: Scalar,
     k: Scalar,
@@ -52,7 +53,7 @@ fn parse(item: &BatchItem) -> Option<Parsed> {
     h.update(item.key.0);
     h.update(item.message);
     let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
-    Some(Parsed { r, s, k })
+    Some(Parsed { r_bytes, r, s, k })
 }
 
 /// Whether every signature of the batch is valid (see the module docs). `false` means at least
@@ -64,7 +65,8 @@ pub(crate) fn all_valid(items: &[BatchItem]) -> bool {
     let mut transcript = blake3::Hasher::new_derive_key("linli/v1 batch verification coefficients");
     for item in items {
         let Some(p) = parse(item) else { return false };
-        transcript.update(p.r.compress().as_bytes());
+        // The bytes as sent (compressing the point again would cost a field inversion).
+        transcript.update(&p.r_bytes);
         transcript.update(&item.key.0);
         transcript.update(p.s.as_bytes());
         transcript.update(p.k.as_bytes());
