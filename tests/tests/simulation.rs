@@ -63,7 +63,8 @@ fn seeds() {
     println!(
         "simulation: {} of {} seeds passed in {:.1} s ({steps} faulty steps each); {} entries, {} requests \
          accepted, {} refused; {} messages ({} lost, {} duplicated, {} cut by {} partitions); {} crashes; \
-         {} seeds with an equivocator ({} forks seen by an honest node, all proven everywhere); slowest convergence {} quiet steps",
+         {} seeds with an equivocator ({} forks seen by an honest node, all proven everywhere); {} key rotations and {} \
+         revocations followed; slowest convergence {} quiet steps",
         ok.len(),
         results.len(),
         started.elapsed().as_secs_f64(),
@@ -78,6 +79,8 @@ fn seeds() {
         sum(|r| r.crashes),
         ok.iter().filter(|r| r.equivocated).count(),
         ok.iter().filter(|r| r.equivocation_proven).count(),
+        sum(|r| r.rotations),
+        sum(|r| r.revocations),
         ok.iter().map(|r| r.quiet_steps_to_converge).max().unwrap_or(0),
     );
     assert!(failed.is_empty(), "failing seeds (replay with LINLI_SIM_SEED=...): {failed:?}");

@@ -78,6 +78,18 @@ impl Sim {
             for (op, out) in ops.iter().zip(outputs) {
                 let Output::Submit(result) = out else { bail!("a submission answered with another output") };
                 self.work.answered(op, &result, honest).with_context(|| format!("node {i}: {:?}", op.draft))?;
+                // An acknowledged key change is durable: the node restarts with the new key.
+                match (&op.draft, &result) {
+                    (Draft::RotateKey { new }, Ok(_)) => {
+                        self.nodes[i].key = (**new).clone();
+                        self.report.rotations += 1;
+                    }
+                    (Draft::RevokeKey { new, .. }, Ok(_)) => {
+                        self.nodes[i].key = (**new).clone();
+                        self.report.revocations += 1;
+                    }
+                    _ => {}
+                }
             }
         }
         self.route_outboxes();

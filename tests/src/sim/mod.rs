@@ -16,7 +16,7 @@ pub mod workload;
 
 use anyhow::{Context, Result};
 use linli_node::network::messages::GossipMessage;
-use linli_node::sequencer::{Clock, Sequencer};
+use linli_node::sequencer::{Clock, Draft, Sequencer};
 use linli_node::store::Store;
 use linli_protocol::testkit::{self, cid};
 use linli_protocol::{CommunityId, Genesis, Hash, Keypair, State};
@@ -81,6 +81,9 @@ pub struct Report {
     pub equivocated: bool,
     /// The forked entry reached an honest node, and every honest node proved the fork.
     pub equivocation_proven: bool,
+    /// Community key rotations and revocations (with the recovery key) that were sequenced.
+    pub rotations: u64,
+    pub revocations: u64,
     pub quiet_steps_to_converge: u64,
 }
 
@@ -116,6 +119,8 @@ pub struct Sim {
     pub equivocator: Option<(usize, u64)>,
     /// The entry the equivocator showed to the other half, once signed.
     pub fork: Option<linli_protocol::SignedEntry>,
+    /// Draws for key changes, apart from `rng` so a seed's other choices stay as they were.
+    key_rng: Rng,
     /// Whether an honest node stored the forked entry (then the fork must be proven).
     pub fork_seen: bool,
 }
@@ -168,6 +173,7 @@ impl Sim {
             equivocator,
             fork: None,
             fork_seen: false,
+            key_rng: Rng::new(seed ^ 0x6b65_7973_0000_0000),
         };
         for i in 0..sim.nodes.len() {
             sim.start(i, None)?;
@@ -234,6 +240,7 @@ impl Sim {
                     ops.push(op);
                 }
             }
+            ops.extend(self.key_change());
             self.submit(ops)?;
             if let Some((e, at)) = self.equivocator {
                 if at == self.step && self.nodes[e].core.is_some() {
@@ -264,6 +271,28 @@ impl Sim {
         }
         check::converged(&self)?;
         anyhow::bail!("no convergence after {} quiet steps: {}", self.cfg.quiet_steps, check::divergence(&self))
+    }
+
+    /// Now and then (3 in 1,000 steps) an honest community rotates its key; 1 in 1,000 it revokes
+    /// the key in force with its offline recovery key. The node signs with the new key from the
+    /// next seq on; it restarts with the new key once the change is acknowledged (synced).
+    fn key_change(&mut self) -> Option<workload::Op> {
+        let roll = self.key_rng.below(1000);
+        if roll >= 4 {
+            return None;
+        }
+        let node = self.key_rng.index(self.nodes.len());
+        if self.equivocator.map(|e| e.0) == Some(node) || self.nodes[node].core.is_none() {
+            return None;
+        }
+        let id = self.nodes[node].id.clone();
+        let new = Box::new(Keypair::from_label(&format!("sim/{}/{id}/key-at-step-{}", self.seed, self.step)));
+        let draft = if roll == 3 {
+            Draft::RevokeKey { recovery: Box::new(testkit::key(&format!("{id}/recovery"))), new }
+        } else {
+            Draft::RotateKey { new }
+        };
+        Some(workload::Op { node, draft, expect: workload::Expect::Anything, effect: workload::Effect::None })
     }
 
     /// Publish rules, register merchants, enrol residents, set credit limits; check.
