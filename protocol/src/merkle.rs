@@ -150,6 +150,16 @@ pub trait LeafSource {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Whether [`LeafSource::subtree`] may answer: roots and proofs then read O(log n) stored
+    /// subtree roots instead of every leaf.
+    fn keeps_subtrees(&self) -> bool {
+        false
+    }
+    /// The Merkle Tree Hash of the perfect subtree of `size` leaves (a power of two) starting
+    /// at leaf `lo` (a multiple of `size`), if the source keeps it.
+    fn subtree(&self, _lo: u64, _size: u64) -> Option<Hash> {
+        None
+    }
 }
 
 impl LeafSource for [Hash] {
@@ -170,8 +180,29 @@ impl LeafSource for Vec<Hash> {
     }
 }
 
-/// Merkle Tree Hash of the leaves `lo..hi` of `src`.
+/// Below this many leaves a range is hashed from its leaves even when the source keeps subtrees.
+const SMALL_RANGE: u64 = 16;
+
+/// Merkle Tree Hash of the leaves `lo..hi` of `src`: from stored subtree roots where the source
+/// keeps them (RFC 9162's recursive definition, so O(log n) lookups), otherwise from the leaves.
 fn range_root<S: LeafSource + ?Sized>(src: &S, lo: u64, hi: u64) -> Result<Hash, MerkleError> {
+    let n = hi.saturating_sub(lo);
+    if src.keeps_subtrees() && n > SMALL_RANGE {
+        if n.is_power_of_two() {
+            if let Some(h) = src.subtree(lo, n) {
+                return Ok(h);
+            }
+        }
+        if let Some(k) = split_point(n) {
+            let mid = lo.saturating_add(k);
+            return Ok(node_hash(&range_root(src, lo, mid)?, &range_root(src, mid, hi)?));
+        }
+    }
+    if src.keeps_subtrees() && n == SMALL_RANGE {
+        if let Some(h) = src.subtree(lo, n) {
+            return Ok(h);
+        }
+    }
     let mut frontier = Frontier::new();
     for index in lo..hi {
         frontier.push(&src.leaf(index).ok_or(MerkleError::MissingLeaf { index })?);

@@ -360,3 +360,55 @@ proptest! {
         }
     }
 }
+
+/// A source that keeps the roots of perfect subtrees of 16 leaves and up (as the node's store
+/// does) and counts how many leaves and subtrees are read.
+struct KeepsSubtrees {
+    leaves: Vec<Hash>,
+    reads: std::cell::Cell<u64>,
+}
+
+impl LeafSource for KeepsSubtrees {
+    fn len(&self) -> u64 {
+        self.leaves.len() as u64
+    }
+    fn leaf(&self, index: u64) -> Option<Hash> {
+        self.reads.set(self.reads.get() + 1);
+        self.leaves.get(index as usize).copied()
+    }
+    fn keeps_subtrees(&self) -> bool {
+        true
+    }
+    fn subtree(&self, lo: u64, size: u64) -> Option<Hash> {
+        assert!(
+            size.is_power_of_two() && lo.is_multiple_of(size),
+            "asked for a subtree that is not aligned: {lo}+{size}"
+        );
+        if size < 16 || lo + size > self.leaves.len() as u64 {
+            return None;
+        }
+        self.reads.set(self.reads.get() + 1);
+        Some(root(&self.leaves[lo as usize..(lo + size) as usize]))
+    }
+}
+
+#[test]
+fn stored_subtrees_give_the_same_roots_and_proofs_with_few_reads() {
+    let leaves: Vec<Hash> = (0..1500u32).map(|i| Hash(*blake3::hash(&i.to_be_bytes()).as_bytes())).collect();
+    let src = KeepsSubtrees { leaves: leaves.clone(), reads: std::cell::Cell::new(0) };
+    for size in [1u64, 2, 15, 16, 17, 31, 32, 33, 100, 511, 512, 513, 1000, 1024, 1500] {
+        src.reads.set(0);
+        assert_eq!(root_from(&src, size).unwrap(), root(&leaves[..size as usize]), "size {size}");
+        assert!(src.reads.get() <= 16 * 12, "size {size}: {} reads", src.reads.get());
+        for index in [0, size / 2, size - 1] {
+            let p = prove_inclusion_from(&src, index, size).unwrap();
+            assert_eq!(p, prove_inclusion(&leaves[..size as usize], index).unwrap());
+        }
+        for old in [1, size / 3, size] {
+            if old >= 1 {
+                let p = prove_consistency_from(&src, old, size).unwrap();
+                assert_eq!(p, prove_consistency(&leaves[..size as usize], old).unwrap());
+            }
+        }
+    }
+}

@@ -165,4 +165,14 @@ impl LeafSource for StoreLeaves<'_> {
         let v = self.store.db.get_cf(cf, position_key(self.community, index)).ok()??;
         Some(Hash(v.as_slice().try_into().ok()?))
     }
+    fn keeps_subtrees(&self) -> bool {
+        true
+    }
+    fn subtree(&self, lo: u64, size: u64) -> Option<Hash> {
+        let level = size.trailing_zeros();
+        if !size.is_power_of_two() || level < super::subtrees::MIN_LEVEL || !lo.is_multiple_of(size) {
+            return None;
+        }
+        self.store.subtree_root(self.community, level, lo >> level)
+    }
 }

@@ -13,6 +13,7 @@
 
 mod checkpoints;
 mod ledger;
+mod subtrees;
 pub use ledger::StoreLeaves;
 
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
@@ -23,8 +24,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the on-disk layout; a store of another version is refused.
-/// 3: a ledger's state lists the seqs of its key changes.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 3: a ledger's state lists the seqs of its key changes. 4: Merkle subtree roots are stored.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +44,13 @@ pub enum Column {
     Meta,
     /// `community 0x00 position(BE)` → canonical `EquivocationProof` (verified before storing).
     Alerts,
+    /// `community 0x00 level index(BE)` → 32-byte root of a perfect Merkle subtree (16 leaves
+    /// and up; see `subtrees.rs`).
+    Subtrees,
 }
 
 impl Column {
-    pub const ALL: [Column; 7] = [
+    pub const ALL: [Column; 8] = [
         Column::Entries,
         Column::Leaves,
         Column::ByHash,
@@ -54,6 +58,7 @@ impl Column {
         Column::Checkpoints,
         Column::Meta,
         Column::Alerts,
+        Column::Subtrees,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -64,6 +69,7 @@ impl Column {
             Column::Checkpoints => "checkpoints",
             Column::Meta => "meta",
             Column::Alerts => "alerts",
+            Column::Subtrees => "subtrees",
         }
     }
 }
@@ -221,6 +227,7 @@ impl Store {
             b.put_cf(leaves, &key, hash.0);
             b.put_cf(by_hash, hash.0, &key);
         }
+        self.put_subtrees(&mut b, &batch.entries)?;
         // Only the last change of each state item in the group is written (every entry moves
         // its ledger's head: a group of 2,048 entries would otherwise write it 2,048 times).
         let mut written = std::collections::HashSet::with_capacity(batch.changes.len());
@@ -278,6 +285,7 @@ impl Store {
                 b.delete_cf(leaves, &key);
             }
             b.delete_range_cf(checkpoints, position_key(c, from.saturating_add(1)), position_key(c, u64::MAX));
+            self.delete_subtrees_from(&mut b, c, *from)?;
         }
         let cf = self.cf(Column::State)?;
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {

@@ -56,3 +56,62 @@ fn refuses_another_federation() {
     let other = TestFederation::new(&["a", "b"]);
     assert!(matches!(Store::open(dir.path(), &other.genesis), Err(StoreError::Genesis { .. })));
 }
+
+/// `n` chained entries of ledger `a` (signed, not applied: the store does not check them).
+fn chained(f: &TestFederation, n: usize) -> Vec<(SignedEntry, Hash)> {
+    let mut w = f.chain("a");
+    (0..n)
+        .map(|i| {
+            let resident = linli_protocol::testkit::key(&format!("sub{i}")).public();
+            let e = w.next(Body::Enroll(linli_protocol::body::Enroll { resident, profile_hash: Hash::ZERO }));
+            let h = e.hash(&f.genesis_hash);
+            (e, h)
+        })
+        .collect()
+}
+
+#[test]
+fn stored_subtree_roots_give_the_same_roots_and_proofs() {
+    use linli_protocol::merkle::{self, prove_inclusion, prove_inclusion_from, root};
+    let dir = tempfile::tempdir().unwrap();
+    let f = TestFederation::new(&["a"]);
+    let store = Store::open(dir.path(), &f.genesis).unwrap();
+    let all = chained(&f, 700);
+    // Groups of uneven sizes, as a sequencer commits them.
+    let mut at = 0;
+    for size in [1usize, 7, 16, 33, 100, 1, 1, 250, 291] {
+        store.commit(&Batch { entries: all[at..at + size].to_vec(), ..Batch::default() }).unwrap();
+        at += size;
+    }
+    assert_eq!(at, 700);
+    let hashes: Vec<Hash> = all.iter().map(|(_, h)| *h).collect();
+    let a = linli_protocol::testkit::cid("a");
+    assert_eq!(store.subtree_root(&a, 4, 0), Some(root(&hashes[..16])));
+    assert_eq!(store.subtree_root(&a, 9, 0), Some(root(&hashes[..512])));
+    assert_eq!(store.subtree_root(&a, 4, 43), None, "leaves 688..704 are not all there");
+    for size in [1u64, 15, 16, 17, 64, 255, 256, 257, 511, 512, 513, 699, 700] {
+        assert_eq!(store.root(&a, size).unwrap(), root(&hashes[..size as usize]), "size {size}");
+        let p = prove_inclusion_from(&store.leaves(&a), size / 2, size).unwrap();
+        assert_eq!(p, prove_inclusion(&hashes[..size as usize], size / 2).unwrap());
+    }
+    // A repair that cuts the ledger at 300 drops the subtrees over it; new entries rebuild them.
+    store.truncate_and_rebuild(&[(a.clone(), 300, 700)], &State::new(&f.genesis)).unwrap();
+    assert_eq!(store.subtree_root(&a, 8, 1), None, "leaves 256..512 were cut");
+    assert_eq!(store.subtree_root(&a, 8, 0), Some(root(&hashes[..256])));
+    let mut g = TestFederation::new(&["a"]);
+    g.time_ms += 7; // another branch from 300 on
+    let mut other: Vec<(SignedEntry, Hash)> = all[..300].to_vec();
+    let mut w =
+        linli_protocol::testkit::ChainWriter { seq: 300, head: hashes[299], time_ms: g.time_ms, ..g.chain("a") };
+    for i in 0..300 {
+        let resident = linli_protocol::testkit::key(&format!("other{i}")).public();
+        let e = w.next(Body::Enroll(linli_protocol::body::Enroll { resident, profile_hash: Hash::ZERO }));
+        let h = e.hash(&g.genesis_hash);
+        other.push((e, h));
+    }
+    store.commit(&Batch { entries: other[300..].to_vec(), ..Batch::default() }).unwrap();
+    let other_hashes: Vec<Hash> = other.iter().map(|(_, h)| *h).collect();
+    for size in [300u64, 301, 512, 600] {
+        assert_eq!(store.root(&a, size).unwrap(), merkle::root(&other_hashes[..size as usize]), "size {size}");
+    }
+}
