@@ -67,6 +67,9 @@ pub fn full_check(store: &Store, genesis: &Genesis, stored: &State) -> Result<()
     if &replayed != stored {
         return Err(NodeError::StateMismatch(first_difference(&replayed, stored)));
     }
+    for c in &genesis.communities {
+        store.check_subtrees(&c.id)?;
+    }
     Ok(())
 }
 

@@ -81,6 +81,53 @@ impl Store {
         Ok(())
     }
 
+    /// Recompute every subtree root of `community` from its leaves and compare it with the
+    /// stored one (a full check: O(n)). The first one missing or different is an error naming
+    /// its first seq.
+    pub fn check_subtrees(&self, community: &CommunityId) -> Result<(), StoreError> {
+        let (size, _) = self.head(community)?;
+        // A binary counter of perfect subtrees, as `merkle::Frontier` keeps: (level, root).
+        let mut stack: Vec<(u32, Hash)> = Vec::new();
+        let mut seq = 0u64;
+        while seq < size {
+            let chunk = self.leaf_range(community, seq, 8192)?;
+            for leaf in chunk.into_iter().take(usize::try_from(size - seq).unwrap_or(usize::MAX)) {
+                let leaf = leaf.ok_or_else(|| StoreError::Corrupt {
+                    community: community.clone(),
+                    seq,
+                    reason: "leaf missing".into(),
+                })?;
+                let mut node = (0u32, linli_protocol::merkle::leaf_hash(&leaf));
+                while let Some(&(level, left)) = stack.last() {
+                    if level != node.0 {
+                        break;
+                    }
+                    stack.pop();
+                    node = (level + 1, node_hash(&left, &node.1));
+                    if node.0 >= MIN_LEVEL {
+                        let index = (seq + 1) >> node.0;
+                        let index = index.saturating_sub(1);
+                        if self.subtree_root(community, node.0, index) != Some(node.1) {
+                            return Err(StoreError::Corrupt {
+                                community: community.clone(),
+                                seq: index << node.0,
+                                reason: format!(
+                                    "stored Merkle subtree root (level {}, leaves {}..{}) is missing or wrong",
+                                    node.0,
+                                    index << node.0,
+                                    (index + 1) << node.0
+                                ),
+                            });
+                        }
+                    }
+                }
+                stack.push(node);
+                seq += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Add to `b` the deletion of every stored subtree that covers a leaf from `from` on.
     pub(super) fn delete_subtrees_from(
         &self,

@@ -94,6 +94,17 @@ fn stored_subtree_roots_give_the_same_roots_and_proofs() {
         let p = prove_inclusion_from(&store.leaves(&a), size / 2, size).unwrap();
         assert_eq!(p, prove_inclusion(&hashes[..size as usize], size / 2).unwrap());
     }
+    store.check_subtrees(&a).unwrap();
+    // A wrong stored root is found by the full check, naming its first leaf.
+    let mut b = WriteBatch::default();
+    b.put_cf(store.cf(Column::Subtrees).unwrap(), super::subtrees::subtree_key(&a, 5, 3), [9u8; 32]);
+    store.write(b).unwrap();
+    let err = store.check_subtrees(&a).unwrap_err().to_string();
+    assert!(err.contains("seq 96") && err.contains("subtree"), "{err}");
+    let mut b = WriteBatch::default();
+    b.put_cf(store.cf(Column::Subtrees).unwrap(), super::subtrees::subtree_key(&a, 5, 3), root(&hashes[96..128]).0);
+    store.write(b).unwrap();
+    store.check_subtrees(&a).unwrap();
     // A repair that cuts the ledger at 300 drops the subtrees over it; new entries rebuild them.
     store.truncate_and_rebuild(&[(a.clone(), 300, 700)], &State::new(&f.genesis)).unwrap();
     assert_eq!(store.subtree_root(&a, 8, 1), None, "leaves 256..512 were cut");
@@ -114,4 +125,5 @@ fn stored_subtree_roots_give_the_same_roots_and_proofs() {
     for size in [300u64, 301, 512, 600] {
         assert_eq!(store.root(&a, size).unwrap(), merkle::root(&other_hashes[..size as usize]), "size {size}");
     }
+    store.check_subtrees(&a).unwrap();
 }
