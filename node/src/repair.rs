@@ -5,7 +5,8 @@
 //! chain are verified, and the ledgers are replayed from genesis through the state machine.
 //! A peer ledger that fails at seq k is cut back to its first k entries (with any ledger whose
 //! entries cite what was cut); the state is rebuilt from the replay; on its next start the node
-//! syncs the rest from its peers and re-validates it. The community's own ledger is never cut:
+//! syncs the rest from its peers and re-validates it. Stored Merkle subtree roots are recomputed
+//! from the leaves. The community's own ledger is never cut:
 //! the node refuses to sign from a damaged ledger, and the operator restores it (peers hold
 //! signed copies: `linli export` / a copy of a peer's data directory).
 
@@ -119,5 +120,9 @@ pub fn repair(store: &Store, genesis: &Genesis, own: &CommunityId) -> Result<Rep
         state.mark_faulty(proof.community(), proof.position());
     }
     store.truncate_and_rebuild(&cuts, &state)?;
+    // Merkle subtree roots are derived from the leaves: recompute them all.
+    for info in &genesis.communities {
+        store.rebuild_subtrees(&info.id)?;
+    }
     Ok(report)
 }

@@ -81,10 +81,13 @@ impl Store {
         Ok(())
     }
 
-    /// Recompute every subtree root of `community` from its leaves and compare it with the
-    /// stored one (a full check: O(n)). The first one missing or different is an error naming
-    /// its first seq.
-    pub fn check_subtrees(&self, community: &CommunityId) -> Result<(), StoreError> {
+    /// Every subtree root of `community` recomputed from its leaves, in order, handed to
+    /// `visit(level, index, root)` (O(n) reads).
+    fn walk_subtrees(
+        &self,
+        community: &CommunityId,
+        mut visit: impl FnMut(u32, u64, Hash) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let (size, _) = self.head(community)?;
         // A binary counter of perfect subtrees, as `merkle::Frontier` keeps: (level, root).
         let mut stack: Vec<(u32, Hash)> = Vec::new();
@@ -105,20 +108,7 @@ impl Store {
                     stack.pop();
                     node = (level + 1, node_hash(&left, &node.1));
                     if node.0 >= MIN_LEVEL {
-                        let index = (seq + 1) >> node.0;
-                        let index = index.saturating_sub(1);
-                        if self.subtree_root(community, node.0, index) != Some(node.1) {
-                            return Err(StoreError::Corrupt {
-                                community: community.clone(),
-                                seq: index << node.0,
-                                reason: format!(
-                                    "stored Merkle subtree root (level {}, leaves {}..{}) is missing or wrong",
-                                    node.0,
-                                    index << node.0,
-                                    (index + 1) << node.0
-                                ),
-                            });
-                        }
+                        visit(node.0, ((seq + 1) >> node.0).saturating_sub(1), node.1)?;
                     }
                 }
                 stack.push(node);
@@ -126,6 +116,39 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Recompute every subtree root of `community` from its leaves and compare it with the
+    /// stored one (a full check). The first one missing or different is an error naming its
+    /// first seq.
+    pub fn check_subtrees(&self, community: &CommunityId) -> Result<(), StoreError> {
+        self.walk_subtrees(community, |level, index, root| {
+            if self.subtree_root(community, level, index) == Some(root) {
+                return Ok(());
+            }
+            Err(StoreError::Corrupt {
+                community: community.clone(),
+                seq: index << level,
+                reason: format!(
+                    "stored Merkle subtree root (level {level}, leaves {}..{}) is missing or wrong",
+                    index << level,
+                    (index + 1) << level
+                ),
+            })
+        })
+    }
+
+    /// Replace every stored subtree root of `community` by one recomputed from its leaves
+    /// (repair), in one synced batch.
+    pub fn rebuild_subtrees(&self, community: &CommunityId) -> Result<(), StoreError> {
+        let cf = self.cf(Column::Subtrees)?;
+        let mut b = WriteBatch::default();
+        self.delete_subtrees_from(&mut b, community, 0)?;
+        self.walk_subtrees(community, |level, index, root| {
+            b.put_cf(cf, subtree_key(community, level, index), root.0);
+            Ok(())
+        })?;
+        self.write(b)
     }
 
     /// Add to `b` the deletion of every stored subtree that covers a leaf from `from` on.
