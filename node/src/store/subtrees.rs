@@ -1,7 +1,8 @@
 //! Stored Merkle subtree roots: the root of every perfect subtree of 16 leaves and up, written
 //! in the same atomic batch as the entries that complete it. With them a checkpoint's root, an
 //! audit path or a consistency proof reads O(log n) values instead of every leaf of the ledger
-//! (`merkle::LeafSource::subtree`). About one stored root per 16 entries (2 bytes per entry).
+//! (`merkle::LeafSource::subtree`). About one stored root per 8 entries (n/16 + n/32 + … ≈ n/8),
+//! a few bytes per entry on disk.
 
 use super::{Column, Store, StoreError};
 use linli_protocol::merkle::{node_hash, Frontier, LeafSource};
