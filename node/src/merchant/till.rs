@@ -8,10 +8,11 @@
 //! and only then is the sale accepted. A refused payment gets a short code and a reason a
 //! cashier understands.
 //!
-//! Keys: the till starts from the genesis keys. When a proof does not verify against the keys it
-//! knows, it asks for each community's key history ([`KeyHistoryProof`]), keeps what verifies
-//! (in its store) and checks the proof once more: a community that rotated or revoked its key
-//! is followed, and nothing signed by a revoked key after its revocation is accepted.
+//! Keys: the till starts from the genesis keys. When a proof fails on a signature (or on
+//! witnesses that cosigned but do not count), it asks for each community's key history
+//! ([`KeyHistoryProof`], every 0.5 s at most, until the sale's proof timeout), keeps what
+//! verifies (in its store) and checks the proof again: a community that rotated or revoked its
+//! key is followed, and nothing signed by a revoked key after its revocation is accepted.
 
 use super::link::{LinkError, LinkHandle};
 use super::store::{PendingSale, SaleReceipt, Settlement, TillStore, TillStoreError};
@@ -27,6 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How often a sale asks again for a proof while witnesses cosign.
 const PROOF_POLL: Duration = Duration::from_millis(20);
+/// How often a sale whose proof does not verify asks again for the communities' key changes.
+const KEY_REFRESH: Duration = Duration::from_millis(500);
 
 /// Why the till refused (or could not yet complete) a sale: a stable code and a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -238,7 +241,7 @@ impl Till {
         let deadline = tokio::time::Instant::now() + timeout;
         // Read the faulty set once per sale, not per poll; it is read again before accepting.
         let mut trust = self.trust()?;
-        let mut keys_refreshed = false;
+        let mut last_refresh: Option<tokio::time::Instant> = None;
         loop {
             let request = SyncRequest::Proof { community: pending.at.community.clone(), seq: pending.at.seq };
             let last = match self.link.request(request).await {
@@ -250,11 +253,19 @@ impl Till {
                         ))
                     }
                     Ok(v) => return self.accept(pending, *proof, v),
-                    Err(e) if !keys_refreshed && may_be_a_key_change(&e) => {
-                        keys_refreshed = true;
-                        self.refresh_keys().await?;
-                        trust = self.trust()?;
-                        continue;
+                    // Perhaps signed with a key this till has not learned yet: ask for key
+                    // changes (every KEY_REFRESH at most) until the deadline; a change is
+                    // proven once a cosigned checkpoint covers it.
+                    Err(e)
+                        if may_be_a_key_change(&e, &proof, self.min_witnesses)
+                            && tokio::time::Instant::now() + PROOF_POLL < deadline =>
+                    {
+                        if last_refresh.is_none_or(|t| t.elapsed() >= KEY_REFRESH) {
+                            last_refresh = Some(tokio::time::Instant::now());
+                            self.refresh_keys().await?;
+                            trust = self.trust()?;
+                        }
+                        format!("{e} (asking for key changes)")
                     }
                     Err(LightError::Checkpoint(e @ CheckpointError::TooFewWitnesses { .. })) => e.to_string(),
                     Err(e @ LightError::Faulty { .. }) => return Err(refusal("issuer-faulty", e.to_string())),
@@ -437,7 +448,7 @@ impl Till {
             return Err(refusal("proof-invalid", format!("the credit shown for {:?} is not this receipt's", r.at)));
         }
         let mut verdict = self.trust()?.verify(&proof);
-        if verdict.as_ref().is_err_and(may_be_a_key_change) {
+        if verdict.as_ref().is_err_and(|e| may_be_a_key_change(e, &proof, self.min_witnesses)) {
             self.refresh_keys().await?;
             verdict = self.trust()?.verify(&proof);
         }
@@ -449,14 +460,19 @@ impl Till {
     }
 }
 
-/// A proof that fails on a signature or on too few witnesses may only be signed with keys this
-/// till has not learned yet (a rotation, a revocation, a witness's new key).
-fn may_be_a_key_change(e: &LightError) -> bool {
-    matches!(
-        e,
-        LightError::Signature(_)
-            | LightError::Checkpoint(CheckpointError::Signature { .. } | CheckpointError::TooFewWitnesses { .. })
-    )
+/// A proof that fails on a signature, or on too few witnesses although enough of them
+/// cosigned, may be signed with keys this till has not learned yet (a rotation, a revocation, a
+/// witness's new key). Too few cosignatures is the usual wait for witnesses, not a key change.
+fn may_be_a_key_change(e: &LightError, proof: &EntryProof, min_witnesses: usize) -> bool {
+    match e {
+        LightError::Signature(_) | LightError::Checkpoint(CheckpointError::Signature { .. }) => true,
+        LightError::Checkpoint(CheckpointError::TooFewWitnesses { community, .. }) => {
+            let cosigners: std::collections::BTreeSet<_> =
+                proof.checkpoint.cosignatures.iter().map(|c| &c.witness).filter(|w| *w != community).collect();
+            cosigners.len() >= min_witnesses
+        }
+        _ => false,
+    }
 }
 
 fn issuer_row<'a>(rows: &'a mut Vec<IssuerReconciliation>, issuer: &CommunityId) -> &'a mut IssuerReconciliation {
@@ -481,6 +497,39 @@ fn issuer_row<'a>(rows: &'a mut Vec<IssuerReconciliation>, issuer: &CommunityId)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_signature_failures_or_uncounted_cosigners_suggest_a_key_change() {
+        use linli_protocol::body::Enroll;
+        use linli_protocol::checkpoint::{Checkpoint, SignedCheckpoint};
+        use linli_protocol::merkle::prove_inclusion;
+        use linli_protocol::testkit::{cid, key, TestFederation};
+        let fed = TestFederation::new(&["a", "b", "c"]);
+        let entry =
+            fed.chain("a").next(Body::Enroll(Enroll { resident: key("r").public(), profile_hash: Default::default() }));
+        let hash = entry.hash(&fed.genesis_hash);
+        let cp = Checkpoint { community: cid("a"), size: 1, root: linli_protocol::merkle::root(&[hash]), time_ms: 1 };
+        let signed = SignedCheckpoint::sign(cp, &fed.keys[&cid("a")], &fed.genesis_hash);
+        let cosigned_by = |ws: &[&str]| EntryProof {
+            entry: entry.clone(),
+            checkpoint: linli_protocol::checkpoint::CosignedCheckpoint {
+                signed: signed.clone(),
+                cosignatures: ws.iter().map(|w| signed.cosign(cid(w), &key("stranger"), &fed.genesis_hash)).collect(),
+            },
+            inclusion: prove_inclusion(&[hash], 0).unwrap(),
+        };
+        let too_few = LightError::Checkpoint(CheckpointError::TooFewWitnesses {
+            community: cid("a"),
+            size: 1,
+            expected: 2,
+            actual: 0,
+        });
+        assert!(may_be_a_key_change(&too_few, &cosigned_by(&["b", "c"]), 2), "two cosigned, none counted");
+        assert!(!may_be_a_key_change(&too_few, &cosigned_by(&["b"]), 2), "witnesses still to come");
+        assert!(!may_be_a_key_change(&too_few, &cosigned_by(&["a", "b"]), 2), "the issuer does not count");
+        let not_covered = LightError::NotCovered { seq: 3, size: 1 };
+        assert!(!may_be_a_key_change(&not_covered, &cosigned_by(&["b", "c"]), 2));
+    }
 
     #[test]
     fn rules_map_to_cashier_codes() {
