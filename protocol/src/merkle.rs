@@ -111,6 +111,13 @@ impl Frontier {
     /// Appends one ledger entry hash. A frontier already holding `u64::MAX`
     /// leaves is full and ignores further pushes (unreachable in practice).
     pub fn push(&mut self, entry_hash: &Hash) {
+        self.push_completing(entry_hash, |_, _| {});
+    }
+
+    /// [`Frontier::push`], handing `completed(level, root)` every perfect subtree of `2^level`
+    /// leaves (level ≥ 1) that this leaf completes, lowest first (its index is
+    /// `size() / 2^level - 1` after the push).
+    pub fn push_completing(&mut self, entry_hash: &Hash, mut completed: impl FnMut(u32, Hash)) {
         let Some(new_size) = self.size.checked_add(1) else {
             return;
         };
@@ -118,10 +125,13 @@ impl Frontier {
         // Each trailing one bit of the old size is a perfect subtree of the
         // same height as `hash`: merge them, as in a binary counter's carry.
         let mut carry = self.size;
+        let mut level = 0u32;
         while carry & 1 == 1 {
             let Some(left) = self.nodes.pop() else { break };
             hash = node_hash(&left, &hash);
             carry >>= 1;
+            level = level.saturating_add(1);
+            completed(level, hash);
         }
         self.nodes.push(hash);
         self.size = new_size;

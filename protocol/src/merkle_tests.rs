@@ -412,3 +412,19 @@ fn stored_subtrees_give_the_same_roots_and_proofs_with_few_reads() {
         }
     }
 }
+
+#[test]
+fn a_frontier_reports_each_subtree_a_leaf_completes() {
+    let leaves = entries(16);
+    let mut f = Frontier::new();
+    let mut done = Vec::new();
+    for (i, h) in leaves.iter().enumerate() {
+        f.push_completing(h, |level, r| done.push((i, level, r)));
+    }
+    // Leaf 15 completes the subtrees of 2, 4, 8 and 16 leaves ending at it.
+    let last: Vec<(u32, Hash)> = done.iter().filter(|(i, _, _)| *i == 15).map(|(_, l, r)| (*l, *r)).collect();
+    let expected: Vec<(u32, Hash)> = (1..=4).map(|l| (l, root(&leaves[16 - (1 << l)..]))).collect();
+    assert_eq!(last, expected);
+    assert_eq!(done.len(), 8 + 4 + 2 + 1, "every perfect subtree of 2 leaves and up, once");
+    assert_eq!(f.root(), root(&leaves));
+}

@@ -285,4 +285,19 @@ mod tests {
         TillStore::open(dir.path(), &g).unwrap().put_settlement(&s).unwrap();
         assert_eq!(TillStore::open(dir.path(), &g).unwrap().settlements().unwrap(), vec![s]);
     }
+
+    #[test]
+    fn key_histories_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = testkit::genesis(&["a", "b"]);
+        let k = |l: &str| testkit::key(l).public();
+        let h = KeyHistory {
+            recovery: k("a/recovery"),
+            keys: vec![(0, k("a/signing")), (4, k("a/next"))],
+            revoked: vec![],
+            proven_at: 9,
+        };
+        TillStore::open(dir.path(), &g).unwrap().put_key_history(&testkit::cid("a"), &h).unwrap();
+        assert_eq!(TillStore::open(dir.path(), &g).unwrap().key_histories().unwrap(), vec![(testkit::cid("a"), h)]);
+    }
 }

@@ -374,9 +374,10 @@ impl Till {
         let SyncResponse::Alerts(list) = self.link.request(SyncRequest::Alerts).await? else {
             return Err(refusal("unavailable", "unexpected answer to an alerts request"));
         };
+        let trust = self.trust()?;
         let mut n = 0;
         for proof in list {
-            if self.take_alert(&proof)? {
+            if self.take_alert_with(&trust, &proof)? {
                 n += 1;
             }
         }
@@ -386,7 +387,10 @@ impl Till {
     /// Record an equivocation proof if it verifies against any key the accused community
     /// signed with (as far as this till follows its keys); `false` if it does not.
     pub fn take_alert(&self, proof: &EquivocationProof) -> Result<bool, TillStoreError> {
-        let trust = self.trust()?;
+        self.take_alert_with(&self.trust()?, proof)
+    }
+
+    fn take_alert_with(&self, trust: &LightTrust, proof: &EquivocationProof) -> Result<bool, TillStoreError> {
         let Some(history) = trust.history(proof.community()) else { return Ok(false) };
         let gh = self.genesis.hash();
         if !history.all_keys().iter().any(|k| proof.verify(&gh, k).is_ok()) {

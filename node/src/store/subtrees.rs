@@ -35,6 +35,10 @@ impl Store {
     /// subtrees come from the batch itself or from the store.
     pub(super) fn put_subtrees(&self, b: &mut WriteBatch, entries: &[(SignedEntry, Hash)]) -> Result<(), StoreError> {
         let cf = self.cf(Column::Subtrees)?;
+        let completes = |e: &SignedEntry| e.entry.seq.saturating_add(1).trailing_zeros() >= MIN_LEVEL;
+        if !entries.iter().any(|(e, _)| completes(e)) {
+            return Ok(()); // most groups of a few entries complete no stored subtree
+        }
         let new_leaves: HashMap<(&CommunityId, u64), Hash> =
             entries.iter().map(|(e, h)| ((&e.entry.community, e.entry.seq), *h)).collect();
         let mut new_roots: HashMap<(&CommunityId, u32, u64), Hash> = HashMap::new();
@@ -90,8 +94,7 @@ impl Store {
         mut visit: impl FnMut(u32, u64, Hash) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let (size, _) = self.head(community)?;
-        // A binary counter of perfect subtrees, as `merkle::Frontier` keeps: (level, root).
-        let mut stack: Vec<(u32, Hash)> = Vec::new();
+        let mut frontier = Frontier::new();
         let mut seq = 0u64;
         while seq < size {
             let chunk = self.leaf_range(community, seq, 8192)?;
@@ -101,18 +104,13 @@ impl Store {
                     seq,
                     reason: "leaf missing".into(),
                 })?;
-                let mut node = (0u32, linli_protocol::merkle::leaf_hash(&leaf));
-                while let Some(&(level, left)) = stack.last() {
-                    if level != node.0 {
-                        break;
+                let mut result = Ok(());
+                frontier.push_completing(&leaf, |level, root| {
+                    if level >= MIN_LEVEL && result.is_ok() {
+                        result = visit(level, ((seq + 1) >> level).saturating_sub(1), root);
                     }
-                    stack.pop();
-                    node = (level + 1, node_hash(&left, &node.1));
-                    if node.0 >= MIN_LEVEL {
-                        visit(node.0, ((seq + 1) >> node.0).saturating_sub(1), node.1)?;
-                    }
-                }
-                stack.push(node);
+                });
+                result?;
                 seq += 1;
             }
         }

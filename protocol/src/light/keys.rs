@@ -11,7 +11,7 @@
 //! the newest key) then fails to verify; an older checkpoint only yields a shorter history, which
 //! never replaces a longer one already learned.
 
-use super::{covers, inclusion_matches, not_faulty, same_community, LightError};
+use super::{covers, inclusion_matches, same_community, LightError};
 use crate::body::Body;
 use crate::checkpoint::CosignedCheckpoint;
 use crate::entry::SignedEntry;
@@ -167,15 +167,9 @@ pub(super) fn verify_history(
     Ok(history)
 }
 
-/// Whether a learned history may replace the known one: it must not be faulty, and it must
-/// extend what is known (a shorter, older one is ignored; a conflicting one is an error).
-pub(super) fn replaces(
-    faulty: &std::collections::BTreeSet<CommunityId>,
-    community: &CommunityId,
-    known: &KeyHistory,
-    learned: &KeyHistory,
-) -> Result<bool, LightError> {
-    not_faulty(faulty, community)?;
+/// Whether a learned history may replace the known one: it must extend what is known (a
+/// shorter, older one is ignored; a conflicting one is an error).
+pub(super) fn replaces(community: &CommunityId, known: &KeyHistory, learned: &KeyHistory) -> Result<bool, LightError> {
     if learned.extends(known) {
         return Ok(learned.keys.len() > known.keys.len());
     }

@@ -122,7 +122,7 @@ impl LightTrust {
             |w, k| self.keys.get(w).is_some_and(|h| h.may_cosign(k)),
             self.min_witnesses,
         )?;
-        if !keys::replaces(&self.faulty, community, known, &learned)? {
+        if !keys::replaces(community, known, &learned)? {
             return Ok(None);
         }
         self.keys.insert(community.clone(), learned.clone());

@@ -119,24 +119,7 @@ fn random_transaction_sequences_keep_the_invariants() {
     }
     eprintln!("rejections by rule: {:?}", total.rules);
     assert!(accepted * 5 >= attempted, "only {accepted} of {attempted} operations were accepted");
-    for label in [
-        "enroll",
-        "register-merchant",
-        "set-rules",
-        "award",
-        "redeem",
-        "pay",
-        "credit",
-        "settle",
-        "clearing",
-        "set-exposure-limit",
-        "time-credit",
-        "time-spend",
-        "time-fulfil",
-        "replace-key",
-        "rotate-key",
-        "revoke-key",
-    ] {
+    for label in linli_protocol::body::Body::KINDS {
         let (a, b) = total.ops.get(label).copied().unwrap_or_default();
         assert!(b > 0, "no {label} operation was ever accepted ({a} attempted)");
     }
