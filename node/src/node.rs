@@ -143,11 +143,14 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         let (dir, g) = (config.data_dir.clone(), genesis.clone());
         tokio::task::spawn_blocking(move || -> Result<(Store, State), NodeError> {
             let store = Store::open(&dir, &g)?;
-            let state = store.load_state(&g)?;
-            store.check_heads(&g, &state)?;
             if check {
-                full_check(&store, &g, &state)?;
+                let full = store.load_state(&g)?;
+                store.check_heads(&g, &full)?;
+                full_check(&store, &g, &full)?;
             }
+            // The node keeps no per-entry records in memory (the sequencer reads them on demand).
+            let state = store.load_state_without_records(&g)?;
+            store.check_heads(&g, &state)?;
             Ok((store, state))
         })
         .await

@@ -9,7 +9,7 @@ use crate::store::Batch;
 use linli_protocol::body::{Body, PayEntry, SettleEntry};
 use linli_protocol::rules::AwardClaim;
 use linli_protocol::state::Role;
-use linli_protocol::{CommunityId, EntryRef, Hash, Keypair, Rejection, SignedEntry};
+use linli_protocol::{CommunityId, EntryRef, Hash, Keypair, Rejection, SignedEntry, StateKey};
 
 impl Sequencer {
     /// What this community appends, in the same group, because of an entry (its own or a
@@ -168,8 +168,9 @@ impl Sequencer {
                 }
                 award.points = computed;
                 // A resubmitted award (same request id) keeps its original figure.
-                if let Some(first) = self.state.request_ids.get(&(self.community.clone(), award.request_id)) {
-                    if let Some(Body::Award(orig)) = self.lookup(first, None).map(|e| e.entry.body) {
+                let request = StateKey::RequestId(self.community.clone(), award.request_id);
+                if let Some(linli_protocol::Change::RequestId(_, _, first)) = self.record(&request) {
+                    if let Some(Body::Award(orig)) = self.lookup(&first, None).map(|e| e.entry.body) {
                         award.points = orig.points;
                         award.rules_version = orig.rules_version;
                     }

@@ -136,9 +136,17 @@ impl Sequencer {
         &self.community
     }
 
-    /// The state as of the last group.
+    /// The state in memory as of the last group: everything but the per-entry records.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The whole state as of the last group: the state in memory with every per-entry record
+    /// read from the store (for invariant checks that sum over records).
+    pub fn state_with_records(&self) -> Result<State, crate::store::StoreError> {
+        let mut full = self.state.clone();
+        full.commit(self.store.all_records()?);
+        Ok(full)
     }
 
     /// The store the core writes.

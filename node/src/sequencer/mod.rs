@@ -7,6 +7,11 @@
 //! entries and state changes — in one synced `WriteBatch` (group commit: many concurrent
 //! requests share one sync). Only then are the callers answered. A resubmitted transaction is
 //! answered with the original entry (idempotent), never a second effect.
+//!
+//! The state in memory holds no per-entry records (nonces, request ids, payments, draws)
+//! between groups: before entries are checked, the records they read are loaded from the store
+//! ([`linli_protocol::state::records_read`]), and after the group's write they are dropped, so
+//! the node's memory does not grow with its ledgers.
 
 mod drafts;
 mod drive;
@@ -23,7 +28,7 @@ use linli_protocol::checkpoint::EquivocationProof;
 use linli_protocol::checkpoint::{Checkpoint, CosignedCheckpoint, SignedCheckpoint};
 use linli_protocol::verify::verify_entry_cached;
 use linli_protocol::{
-    ApplyContext, CommunityId, Entry, EntryRef, Genesis, Hash, Keypair, Rejection, SignedEntry, State,
+    ApplyContext, CommunityId, Entry, EntryRef, Genesis, Hash, Keypair, Rejection, SignedEntry, State, StateKey,
 };
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -291,6 +296,7 @@ impl Sequencer {
                 }
                 return;
             }
+            self.state.forget_records();
             self.previous_key = None;
             for (e, _) in &batch.entries {
                 match &e.entry.community {
@@ -308,6 +314,8 @@ impl Sequencer {
                 }
             }
         }
+        // Records loaded for entries that were all refused are dropped too.
+        self.state.forget_records();
         for (reply, outcome) in ingest_replies {
             let _ = reply.send(outcome);
         }
@@ -345,7 +353,7 @@ impl Sequencer {
             };
             let _ = reply.send(answer);
         }
-        match self.store.load_state(&self.genesis) {
+        match self.store.load_state_without_records(&self.genesis) {
             Ok(s) => self.state = s,
             Err(e) => tracing::error!(error = %e, "reloading state failed"),
         }
@@ -373,6 +381,11 @@ impl Sequencer {
             other => (other, None),
         };
         let body = self.complete(draft, ledger.next_seq)?;
+        let entry =
+            Entry { community: self.community.clone(), seq: ledger.next_seq, prev_hash: ledger.head, time_ms: 0, body };
+        self.load_records(linli_protocol::state::records_read(&entry))
+            .map_err(|e| SubmitError::Storage(e.to_string()))?;
+        let body = entry.body;
         if let Some(original) = self.original_of(&body, batch)? {
             return Ok(original);
         }
@@ -423,7 +436,7 @@ impl Sequencer {
         self.store.entry(&at.community, at.seq).ok().flatten()
     }
 
-    /// If `body` was already sequenced, its original receipt.
+    /// If `body` was already sequenced, its original receipt (its records are loaded).
     fn original_of(&self, body: &Body, batch: &Batch) -> Result<Option<Receipt>, SubmitError> {
         let me = &self.community;
         let prior: Option<EntryRef> = match body {
@@ -457,8 +470,24 @@ impl Sequencer {
         }))
     }
 
+    /// The entry that used `signer`'s `nonce` here (its record is loaded by `sequence`).
     fn nonce_ref(&self, signer: &linli_protocol::PublicKey, nonce: u64) -> Option<EntryRef> {
         self.state.nonces.get(&(self.community.clone(), *signer, nonce)).cloned()
+    }
+
+    /// Load from the store the records of `keys` that are not in memory (those that exist).
+    fn load_records(&mut self, keys: Vec<StateKey>) -> Result<(), StoreError> {
+        let missing: Vec<StateKey> = keys.into_iter().filter(|k| !self.state.holds_record(k)).collect();
+        if !missing.is_empty() {
+            let found = self.store.records(&missing)?;
+            self.state.commit(found);
+        }
+        Ok(())
+    }
+
+    /// A record, from memory or else from the store (for a draft, before its entry exists).
+    fn record(&self, key: &StateKey) -> Option<linli_protocol::Change> {
+        self.state.record(key).or_else(|| self.store.state_item(key).ok().flatten())
     }
 
     fn account_origin(&self, key: &linli_protocol::PublicKey) -> Option<EntryRef> {

@@ -105,6 +105,11 @@ impl Sequencer {
             return;
         }
         let Some(keys) = self.state.signer_keys(community) else { return };
+        let reads = run.iter().flat_map(|e| linli_protocol::state::records_read(&e.entry)).collect();
+        if let Err(e) = self.load_records(reads) {
+            outcome.rejected.get_or_insert(format!("storage failure reading records: {e}"));
+            return;
+        }
         let ctx = ApplyContext { now_ms: Some(self.now()) };
         let error = if run.len() >= crate::parallel_verify::MIN_PARALLEL {
             // Long runs (sync chunks): verified on worker threads while this thread applies.
@@ -366,6 +371,42 @@ mod tests {
             Some(Output::Ingest(o)) => o,
             other => panic!("unexpected output {other:?}"),
         }
+    }
+
+    #[test]
+    fn records_are_dropped_after_each_group_and_read_back_when_an_entry_needs_them() {
+        use linli_protocol::body::Award;
+        use linli_protocol::rules::{AwardClaim, RuleTable};
+        let (_dir, mut seq, _) = setup(0);
+        let fed = TestFederation::new(&["a", "b"]);
+        let mut w = fed.chain("a");
+        let rules = RuleTable::default_table(1);
+        let award = |request_id: u64, minutes: u64, prior_awards: u64| {
+            let claim = AwardClaim { activity: "cleanup", minutes, rating: 5, bonuses: &[], prior_awards };
+            Body::Award(Award {
+                resident: key("r").public(),
+                activity: "cleanup".into(),
+                minutes,
+                rating: 5,
+                bonuses: vec![],
+                points: rules.award_points(&claim).unwrap(),
+                rules_version: 1,
+                request_id,
+            })
+        };
+        let first = vec![
+            w.next(Body::SetRules(rules.clone())),
+            w.next(Body::Enroll(Enroll { resident: key("r").public(), profile_hash: Hash::ZERO })),
+            w.next(award(7, 60, 0)),
+        ];
+        assert_eq!(ingest(&mut seq, first).applied, 3);
+        assert_eq!(seq.state().record_count(), 0, "the request id is on disk, not in memory");
+        // A later award reusing request id 7 is refused: the record is read back from the store.
+        let o = ingest(&mut seq, vec![w.next(award(7, 90, 1))]);
+        assert_eq!(o.applied, 0);
+        assert!(o.rejected.as_deref().unwrap_or("").contains("request id 7"), "{o:?}");
+        assert_eq!(seq.state().record_count(), 0);
+        assert_eq!(seq.state_with_records().unwrap().record_count(), 1);
     }
 
     #[test]

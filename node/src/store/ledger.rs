@@ -10,8 +10,7 @@ use rocksdb::{Direction, IteratorMode};
 impl Store {
     /// The latest stored change of one state item.
     pub fn state_item(&self, key: &StateKey) -> Result<Option<Change>, StoreError> {
-        let cf = self.cf(Column::State)?;
-        match self.db.get_cf(cf, encoding::encode(key))? {
+        match self.db.get_cf(self.state_column(key)?, encoding::encode(key))? {
             Some(v) => Ok(Some(encoding::decode("state change", &v, MAX_MESSAGE_BYTES)?)),
             None => Ok(None),
         }

@@ -2,7 +2,8 @@
 //!
 //! Column families ([`Column`]): entries by `(community, seq)`, entry hashes by `(community,
 //! seq)` (the Merkle leaves), entries by hash, derived state (the latest [`Change`] of each
-//! [`StateKey`]), checkpoints with cosignatures by `(community, size)`, and node metadata
+//! [`StateKey`]; the per-entry records — nonces, request ids, payments, draws — in a column of
+//! their own, read on demand so a node's memory does not grow with its ledgers), checkpoints with cosignatures by `(community, size)`, and node metadata
 //! (schema version, genesis hash). A group of appended entries and the state changes they make
 //! go into one `WriteBatch`, written with a synced WAL ([`Store::commit`]): after a crash, the
 //! log and the state never disagree. The schema version and genesis hash are checked at open.
@@ -18,14 +19,15 @@ pub use ledger::StoreLeaves;
 
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
 use linli_protocol::encoding::{self, DecodeError, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES};
-use linli_protocol::{Change, CommunityId, Genesis, Hash, SignedEntry, State};
+use linli_protocol::{Change, CommunityId, Genesis, Hash, SignedEntry, State, StateKey};
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the on-disk layout; a store of another version is refused.
 /// 3: a ledger's state lists the seqs of its key changes. 4: Merkle subtree roots are stored.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: per-entry records are kept in their own column ([`Column::Records`]).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +38,11 @@ pub enum Column {
     Leaves,
     /// entry hash → `community 0x00 seq(BE)`.
     ByHash,
-    /// canonical `StateKey` → canonical `Change`.
+    /// canonical `StateKey` → canonical `Change`, for every item but the per-entry records.
     State,
+    /// canonical `StateKey` → canonical `Change`, for the per-entry records
+    /// ([`StateKey::is_record`]: nonces, request ids, payments, draws), read on demand.
+    Records,
     /// `community 0x00 size(BE)` → canonical `CosignedCheckpoint`.
     Checkpoints,
     /// metadata: `schema_version`, `genesis_hash`.
@@ -50,11 +55,12 @@ pub enum Column {
 }
 
 impl Column {
-    pub const ALL: [Column; 8] = [
+    pub const ALL: [Column; 9] = [
         Column::Entries,
         Column::Leaves,
         Column::ByHash,
         Column::State,
+        Column::Records,
         Column::Checkpoints,
         Column::Meta,
         Column::Alerts,
@@ -66,6 +72,7 @@ impl Column {
             Column::Leaves => "leaves",
             Column::ByHash => "by_hash",
             Column::State => "state",
+            Column::Records => "records",
             Column::Checkpoints => "checkpoints",
             Column::Meta => "meta",
             Column::Alerts => "alerts",
@@ -135,10 +142,22 @@ fn options() -> Options {
     o
 }
 
+/// Options of one column family: the records column gets a Bloom filter, since most of its
+/// reads ask for a nonce or request id that was never used.
+fn column_options(c: Column) -> Options {
+    let mut o = options();
+    if c == Column::Records {
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        o.set_block_based_table_factory(&table);
+    }
+    o
+}
+
 impl Store {
     /// Open (creating if needed) the store at `path` for the federation of `genesis`.
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
-        let cfs = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), options()));
+        let cfs = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), column_options(*c)));
         let db = DB::open_cf_descriptors(&options(), path, cfs)?;
         let store = Store { db: Arc::new(db) };
         store.check_meta(genesis, true)?;
@@ -164,6 +183,11 @@ impl Store {
         let store = Store { db: Arc::new(db) };
         store.check_meta(genesis, false)?;
         Ok(store)
+    }
+
+    /// The column a state item is kept in.
+    fn state_column(&self, key: &StateKey) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.cf(if key.is_record() { Column::Records } else { Column::State })
     }
 
     fn cf(&self, c: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
@@ -209,11 +233,10 @@ impl Store {
 
     /// Atomically and durably write a group of entries, their state changes and checkpoints.
     pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        let (entries, leaves, by_hash, state, checkpoints) = (
+        let (entries, leaves, by_hash, checkpoints) = (
             self.cf(Column::Entries)?,
             self.cf(Column::Leaves)?,
             self.cf(Column::ByHash)?,
-            self.cf(Column::State)?,
             self.cf(Column::Checkpoints)?,
         );
         let alerts = self.cf(Column::Alerts)?;
@@ -232,9 +255,10 @@ impl Store {
         // its ledger's head: a group of 2,048 entries would otherwise write it 2,048 times).
         let mut written = std::collections::HashSet::with_capacity(batch.changes.len());
         for c in batch.changes.iter().rev() {
-            let key = encoding::encode(&c.key());
+            let state_key = c.key();
+            let key = encoding::encode(&state_key);
             if !written.contains(&key) {
-                b.put_cf(state, &key, encoding::encode(c));
+                b.put_cf(self.state_column(&state_key)?, &key, encoding::encode(c));
                 written.insert(key);
             }
         }
@@ -248,24 +272,48 @@ impl Store {
         self.write(b)
     }
 
-    /// Load the derived state (genesis defaults overlaid with every stored change).
+    /// Load the whole derived state (genesis defaults overlaid with every stored change),
+    /// per-entry records included: for audits, repairs and tests.
     pub fn load_state(&self, genesis: &Genesis) -> Result<State, StoreError> {
-        let mut state = State::new(genesis);
-        let cf = self.cf(Column::State)?;
-        let mut changes = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
-            let (k, v) = item?;
-            let change: Change = encoding::decode("state change", &v, MAX_MESSAGE_BYTES)?;
-            if encoding::encode(&change.key()) != k.as_ref() {
-                return Err(StoreError::CorruptRecord(format!(
-                    "state row {:?} stored under the wrong key",
-                    change.key()
-                )));
-            }
-            changes.push(change);
-        }
-        state.commit(changes);
+        let mut state = self.load_state_without_records(genesis)?;
+        state.commit(self.all_records()?);
         Ok(state)
+    }
+
+    /// Every stored per-entry record.
+    pub fn all_records(&self) -> Result<Vec<Change>, StoreError> {
+        self.column_changes(Column::Records)
+    }
+
+    /// Load the derived state without the per-entry records (what a running node keeps in
+    /// memory; it reads records on demand with [`Store::records`]).
+    pub fn load_state_without_records(&self, genesis: &Genesis) -> Result<State, StoreError> {
+        let mut state = State::new(genesis);
+        state.commit(self.column_changes(Column::State)?);
+        Ok(state)
+    }
+
+    /// Every change stored in a state column, each checked to sit under its own key and column.
+    fn column_changes(&self, column: Column) -> Result<Vec<Change>, StoreError> {
+        let mut changes = Vec::new();
+        for item in self.db.iterator_cf(self.cf(column)?, IteratorMode::Start) {
+            let (k, v) = item?;
+            changes.push(decode_change(column, &k, &v)?);
+        }
+        Ok(changes)
+    }
+
+    /// The stored per-entry records of `keys` (those that exist), read in one batch.
+    pub fn records(&self, keys: &[StateKey]) -> Result<Vec<Change>, StoreError> {
+        let cf = self.cf(Column::Records)?;
+        let encoded: Vec<Vec<u8>> = keys.iter().map(encoding::encode).collect();
+        let mut out = Vec::new();
+        for (key, value) in encoded.iter().zip(self.db.batched_multi_get_cf(cf, &encoded, false)) {
+            if let Some(v) = value? {
+                out.push(decode_change(Column::Records, key, &v)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Repair: drop the entries of each `(community, from, to)` range (and checkpoints beyond
@@ -287,13 +335,16 @@ impl Store {
             b.delete_range_cf(checkpoints, position_key(c, from.saturating_add(1)), position_key(c, u64::MAX));
             self.delete_subtrees_from(&mut b, c, *from)?;
         }
-        let cf = self.cf(Column::State)?;
-        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
-            let (k, _) = item?;
-            b.delete_cf(cf, k);
+        for column in [Column::State, Column::Records] {
+            let cf = self.cf(column)?;
+            for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+                let (k, _) = item?;
+                b.delete_cf(cf, k);
+            }
         }
         for c in state.to_changes() {
-            b.put_cf(cf, encoding::encode(&c.key()), encoding::encode(&c));
+            let key = c.key();
+            b.put_cf(self.state_column(&key)?, encoding::encode(&key), encoding::encode(&c));
         }
         self.write(b)
     }
@@ -360,6 +411,19 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Decode a stored state row, refusing one stored under another key or in the wrong column.
+fn decode_change(column: Column, key: &[u8], value: &[u8]) -> Result<Change, StoreError> {
+    let change: Change = encoding::decode("state change", value, MAX_MESSAGE_BYTES)?;
+    let state_key = change.key();
+    if encoding::encode(&state_key) != key {
+        return Err(StoreError::CorruptRecord(format!("state row {state_key:?} stored under the wrong key")));
+    }
+    if state_key.is_record() != (column == Column::Records) {
+        return Err(StoreError::CorruptRecord(format!("state row {state_key:?} stored in column {}", column.name())));
+    }
+    Ok(change)
 }
 
 /// Decode a stored entry (checked size limit), for tools that read raw rows.

@@ -126,3 +126,46 @@ fn stored_subtree_roots_give_the_same_roots_and_proofs() {
     }
     store.check_subtrees(&a).unwrap();
 }
+
+#[test]
+fn records_live_in_their_own_column_and_are_read_on_demand() {
+    use linli_protocol::testkit::{cid, key};
+    use linli_protocol::{EntryRef, StateKey};
+    let dir = tempfile::tempdir().unwrap();
+    let f = TestFederation::new(&["a"]);
+    let store = Store::open(dir.path(), &f.genesis).unwrap();
+    let at = EntryRef { community: cid("a"), seq: 4, hash: Hash([4; 32]) };
+    let nonce = StateKey::Nonce(cid("a"), key("r").public(), 9);
+    let unused = StateKey::Nonce(cid("a"), key("r").public(), 10);
+    let batch = Batch {
+        changes: vec![
+            Change::Nonce(cid("a"), key("r").public(), 9, at.clone()),
+            Change::RequestId(cid("a"), 77, at.clone()),
+            Change::Holding(cid("a"), key("m").public(), cid("a"), 5),
+        ],
+        ..Batch::default()
+    };
+    store.commit(&batch).unwrap();
+
+    let lean = store.load_state_without_records(&f.genesis).unwrap();
+    assert_eq!(lean.record_count(), 0);
+    assert_eq!(lean.holding(&cid("a"), &key("m").public(), &cid("a")), 5);
+    let full = store.load_state(&f.genesis).unwrap();
+    assert_eq!(full.record_count(), 2);
+    assert_eq!(full.holding(&cid("a"), &key("m").public(), &cid("a")), 5);
+
+    // On demand: only the records that exist come back.
+    let got = store.records(&[nonce.clone(), unused, StateKey::RequestId(cid("a"), 77)]).unwrap();
+    assert_eq!(got, vec![batch.changes[0].clone(), batch.changes[1].clone()]);
+    assert_eq!(store.state_item(&nonce).unwrap(), Some(batch.changes[0].clone()));
+    let raw = |c: Column| store.db.get_cf(store.cf(c).unwrap(), encoding::encode(&nonce)).unwrap();
+    assert!(raw(Column::Records).is_some() && raw(Column::State).is_none());
+
+    // A record found in the wrong column is corruption, not state.
+    store
+        .db
+        .put_cf(store.cf(Column::State).unwrap(), encoding::encode(&nonce), encoding::encode(&batch.changes[0]))
+        .unwrap();
+    let err = store.load_state_without_records(&f.genesis).unwrap_err();
+    assert!(err.to_string().contains("stored in column state"), "{err}");
+}

@@ -68,7 +68,7 @@ impl<'a> Cx<'a> {
     /// Record a signer's nonce as used, refusing reuse.
     pub fn use_nonce<T: SignedPayload>(&mut self, s: &Signed<T>) -> Result<(), Rejection> {
         let (signer, nonce) = (s.payload.signer(), s.payload.nonce());
-        if let Some(first) = self.state.nonces.get(&(self.community().clone(), signer, nonce)) {
+        if let Some(first) = self.nonce_first(&signer, nonce) {
             return Err(Rejection::NonceReused { signer, nonce, first: first.clone() });
         }
         self.changes.push(Change::Nonce(self.community().clone(), signer, nonce, self.here.clone()));
@@ -206,7 +206,7 @@ fn award(cx: &mut Cx, a: &Award) -> Result<(), Rejection> {
         return Err(Rejection::MinutesOutOfRange { max: MAX_TIME_RECORD_MINUTES, actual: a.minutes });
     }
     let mut account = cx.active_account(&a.resident, Role::Resident)?;
-    if let Some(first) = cx.state.request_ids.get(&(cx.community().clone(), a.request_id)) {
+    if let Some(first) = cx.request_first(a.request_id) {
         return Err(Rejection::RequestIdReused { request_id: a.request_id, first: first.clone() });
     }
     let claim = AwardClaim {

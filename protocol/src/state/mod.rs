@@ -13,9 +13,11 @@
 mod apply;
 pub mod checks;
 mod payments;
+mod records;
 mod rejection;
 mod timebank;
 
+pub use records::records_read;
 pub use rejection::{RejectedEntry, Rejection, Role};
 
 use crate::body::EntryRef;

@@ -85,10 +85,7 @@ fn mismatch(field: &'static str, expected: impl ToString, actual: impl ToString)
 pub(super) fn credit(cx: &mut Cx, c: &Credit) -> Result<(), Rejection> {
     let here = cx.community().clone();
     let mut record = cx
-        .state
-        .pays
-        .get(&c.source.hash)
-        .cloned()
+        .pay_record(&c.source)
         .ok_or_else(|| Rejection::MissingDependency { what: "source payment", reference: c.source.clone() })?;
     same_ref("source", &record.at, &c.source)?;
     if record.merchant_community != here {

@@ -54,10 +54,7 @@ pub(super) fn time_spend(cx: &mut Cx, s: &Signed<TimeDraw>) -> Result<(), Reject
 
 pub(super) fn time_fulfil(cx: &mut Cx, f: &TimeFulfil) -> Result<(), Rejection> {
     let mut draw = cx
-        .state
-        .draws
-        .get(&f.source.hash)
-        .cloned()
+        .draw_record(&f.source)
         .ok_or_else(|| Rejection::MissingDependency { what: "time-bank draw", reference: f.source.clone() })?;
     same_ref("source", &draw.at, &f.source)?;
     if &draw.serving_community != cx.community() {

@@ -6,7 +6,7 @@ use crate::ops::Op;
 use crate::shadow::{derived_invariants, Shadow, ShadowAccount};
 use crate::{Stats, C, MERCHANT_SLOTS, RESIDENT_SLOTS};
 use linli_protocol::body::*;
-use linli_protocol::state::Change;
+use linli_protocol::state::{records_read, Change};
 use linli_protocol::testkit::{cid, key, TestFederation};
 use linli_protocol::verify::{verify_entry, verify_run, SignerKeys};
 use linli_protocol::{ApplyContext, CommunityId, Hash, Keypair, PublicKey, SignedEntry, State};
@@ -112,6 +112,11 @@ impl World {
             .map_err(|err| TestCaseError::fail(format!("{label}: our own entry does not verify: {err}")))?;
         let ctx = ApplyContext { now_ms: Some(e.entry.time_ms) };
         let checked = before.check(&v, &ctx);
+        // A node holds only the records the entry declares it reads: same verdict, same changes.
+        let mut lean = before.clone();
+        lean.forget_records();
+        lean.commit(records_read(&e.entry).iter().filter_map(|k| before.record(k)).collect());
+        prop_assert_eq!(lean.check(&v, &ctx), checked.clone(), "{}: the declared records do not suffice", label);
         let applied = self.f.state.apply(&v, &ctx);
         let accepted = match checked {
             Ok(changes) => {

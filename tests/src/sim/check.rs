@@ -21,7 +21,10 @@ pub fn step(sim: &Sim) -> Result<()> {
     let honest = honest(sim);
     for node in &sim.nodes {
         let Some(core) = &node.core else { continue };
-        let state = core.state();
+        if core.state().record_count() > 0 {
+            bail!("node {}: per-entry records stay in memory after a group", node.id);
+        }
+        let state = core.state_with_records()?;
         if let Some(c) = state.conservation_violation() {
             bail!("node {}: conservation violated for issuer {c}", node.id);
         }
@@ -98,7 +101,7 @@ pub fn finished(sim: &Sim) -> Result<()> {
     let e = sim.equivocator.map(|e| sim.nodes[e.0].id.clone());
     for node in &sim.nodes {
         let Some(core) = &node.core else { bail!("node {} is down at the end", node.id) };
-        linli_node::node::full_check(core.store(), &sim.genesis, core.state())?;
+        linli_node::node::full_check(core.store(), &sim.genesis, &core.state_with_records()?)?;
         for proof in core.store().alerts()? {
             if Some(proof.community()) != e.as_ref() {
                 bail!("node {} holds an equivocation proof against honest {}", node.id, proof.community());
