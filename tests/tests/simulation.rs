@@ -6,7 +6,8 @@
 //! `LINLI_SIM_STEPS` (faulty steps per seed, default 150: CI's short form), `LINLI_SIM_THREADS` (default: cores).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use linli_tests::sim::{check, Report, Sim, SimConfig};
+use linli_protocol::Hash;
+use linli_tests::sim::{self, check, Report, Sim, SimConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -64,7 +65,8 @@ fn seeds() {
         "simulation: {} of {} seeds passed in {:.1} s ({steps} faulty steps each); {} entries, {} requests \
          accepted, {} refused; {} messages ({} lost, {} duplicated, {} cut by {} partitions); {} crashes; \
          {} seeds with an equivocator ({} forks seen by an honest node, all proven everywhere); {} key rotations and {} \
-         revocations followed; slowest convergence {} quiet steps",
+         revocations followed; {} sales verified by merchant tills ({} refused or given up); slowest convergence \
+         {} quiet steps",
         ok.len(),
         results.len(),
         started.elapsed().as_secs_f64(),
@@ -81,6 +83,8 @@ fn seeds() {
         ok.iter().filter(|r| r.equivocation_proven).count(),
         sum(|r| r.rotations),
         sum(|r| r.revocations),
+        sum(|r| r.sales_verified),
+        sum(|r| r.sales_refused),
         ok.iter().map(|r| r.quiet_steps_to_converge).max().unwrap_or(0),
     );
     assert!(failed.is_empty(), "failing seeds (replay with LINLI_SIM_SEED=...): {failed:?}");
@@ -106,4 +110,10 @@ fn the_invariants_can_fail() {
     sim.work.residents[0].points += 1;
     let err = check::step(&sim).unwrap_err().to_string();
     assert!(err.contains("receipts give 1"), "{err}");
+    // A till that sold against an entry no honest node holds.
+    let forged = linli_protocol::EntryRef { community: sim.nodes[0].id.clone(), seq: 0, hash: Hash([1; 32]) };
+    sim::tills::check(&sim, false).unwrap();
+    sim.tills.as_mut().unwrap().sold.push(forged);
+    let err = sim::tills::check(&sim, false).unwrap_err().to_string();
+    assert!(err.contains("where a till sold"), "{err}");
 }

@@ -15,7 +15,7 @@ pub mod gossip;
 mod inbound;
 pub mod messages;
 mod scoring;
-mod serve;
+pub mod serve;
 
 use crate::metrics::Metrics;
 use crate::sequencer::SequencerHandle;

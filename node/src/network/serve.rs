@@ -78,11 +78,13 @@ impl Server {
                 let limit = limit.clamp(1, MAX_RANGE_ENTRIES) as usize;
                 self.store.entries(&community, from, limit, MAX_RESPONSE_BYTES / 2).map(SyncResponse::Entries)
             }
-            SyncRequest::Proof { community, seq } => self.entry_proof(&community, seq),
+            SyncRequest::Proof { community, seq } => entry_proof(&self.store, &community, seq),
             SyncRequest::CreditOf { merchant_community, source } => {
                 match self.store.state_item(&StateKey::Pay(source.hash)) {
                     Ok(Some(Change::Pay(_, record))) if record.at == source => match record.credited_by {
-                        Some(at) if at.community == merchant_community => self.entry_proof(&at.community, at.seq),
+                        Some(at) if at.community == merchant_community => {
+                            entry_proof(&self.store, &at.community, at.seq)
+                        }
                         Some(at) => Ok(SyncResponse::Error(format!("payment credited on {}, not here", at.community))),
                         None => Ok(SyncResponse::NotYet(format!(
                             "{} seq {} is not credited yet",
@@ -103,64 +105,64 @@ impl Server {
                 }
             }
             SyncRequest::Alerts => self.store.alerts().map(SyncResponse::Alerts),
-            SyncRequest::KeyHistory(community) => self.key_history(&community),
+            SyncRequest::KeyHistory(community) => key_history(&self.store, &community),
             SyncRequest::SubmitPayment { .. } | SyncRequest::SubmitSettlement { .. } => {
                 Ok(SyncResponse::Error("submissions are not reads".into()))
             }
         };
         result.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
     }
-
-    /// The stored checkpoint covering `seq` with the most witnesses (then the smallest).
-    fn best_checkpoint(&self, community: &CommunityId, seq: u64) -> Result<Option<CosignedCheckpoint>, StoreError> {
-        let covering = self.store.checkpoints_covering(community, seq, CHECKPOINTS_CONSIDERED)?;
-        let witnesses =
-            |cp: &CosignedCheckpoint| cp.cosignatures.iter().map(|c| &c.witness).collect::<BTreeSet<_>>().len();
-        Ok(covering.into_iter().max_by_key(|cp| (witnesses(cp), std::cmp::Reverse(cp.signed.checkpoint.size))))
-    }
-
-    /// Entry `seq` of `community`, the best checkpoint covering it, and the audit path from the
-    /// entry to its root.
-    fn entry_proof(&self, community: &CommunityId, seq: u64) -> Result<SyncResponse, StoreError> {
-        let Some(entry) = self.store.entry(community, seq)? else {
-            return Ok(SyncResponse::NotYet(format!("{community} seq {seq} is not held here")));
-        };
-        let Some(checkpoint) = self.best_checkpoint(community, seq)? else {
-            return Ok(SyncResponse::NotYet(format!("no checkpoint of {community} covers seq {seq} yet")));
-        };
-        let size = checkpoint.signed.checkpoint.size;
-        let inclusion = prove_inclusion_from(&self.store.leaves(community), seq, size)
-            .map_err(|e| StoreError::CorruptRecord(format!("inclusion proof of {community} seq {seq}: {e}")))?;
-        Ok(SyncResponse::Proof(Box::new(EntryProof { entry, checkpoint, inclusion })))
-    }
 }
 
-impl Server {
-    /// Every key change of `community` (seqs from its ledger state) with audit paths into the
-    /// best checkpoint covering the last of them.
-    fn key_history(&self, community: &CommunityId) -> Result<SyncResponse, StoreError> {
-        let seqs = match self.store.state_item(&StateKey::Ledger(community.clone()))? {
-            Some(Change::Ledger(_, ledger)) => ledger.key_changes,
-            _ => vec![],
-        };
-        let last = seqs.last().copied().unwrap_or(0);
-        let Some(checkpoint) = self.best_checkpoint(community, last)? else {
-            return Ok(SyncResponse::NotYet(format!("no checkpoint of {community} covers seq {last} yet")));
-        };
-        let size = checkpoint.signed.checkpoint.size;
-        let leaves = self.store.leaves(community);
-        let mut changes = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            let entry = self
-                .store
-                .entry(community, seq)?
-                .ok_or_else(|| StoreError::CorruptRecord(format!("key change {community} seq {seq} is missing")))?;
-            let inclusion = prove_inclusion_from(&leaves, seq, size)
-                .map_err(|e| StoreError::CorruptRecord(format!("inclusion proof of {community} seq {seq}: {e}")))?;
-            changes.push(KeyChangeProof { entry, inclusion });
-        }
-        Ok(SyncResponse::KeyHistory(Box::new(KeyHistoryProof { community: community.clone(), changes, checkpoint })))
+/// The stored checkpoint covering `seq` with the most witnesses (then the smallest), among
+/// those this node can prove against: a checkpoint gossiped by a peer may be ahead of the
+/// entries held here.
+fn best_checkpoint(store: &Store, community: &CommunityId, seq: u64) -> Result<Option<CosignedCheckpoint>, StoreError> {
+    let held = store.head(community)?.0;
+    let mut covering = store.checkpoints_covering(community, seq, CHECKPOINTS_CONSIDERED)?;
+    covering.retain(|cp| cp.signed.checkpoint.size <= held);
+    let witnesses = |cp: &CosignedCheckpoint| cp.cosignatures.iter().map(|c| &c.witness).collect::<BTreeSet<_>>().len();
+    Ok(covering.into_iter().max_by_key(|cp| (witnesses(cp), std::cmp::Reverse(cp.signed.checkpoint.size))))
+}
+
+/// Entry `seq` of `community`, the best checkpoint covering it, and the audit path from the
+/// entry to its root (what a merchant's till verifies a sale with).
+pub fn entry_proof(store: &Store, community: &CommunityId, seq: u64) -> Result<SyncResponse, StoreError> {
+    let Some(entry) = store.entry(community, seq)? else {
+        return Ok(SyncResponse::NotYet(format!("{community} seq {seq} is not held here")));
+    };
+    let Some(checkpoint) = best_checkpoint(store, community, seq)? else {
+        return Ok(SyncResponse::NotYet(format!("no checkpoint of {community} covers seq {seq} yet")));
+    };
+    let size = checkpoint.signed.checkpoint.size;
+    let inclusion = prove_inclusion_from(&store.leaves(community), seq, size)
+        .map_err(|e| StoreError::CorruptRecord(format!("inclusion proof of {community} seq {seq}: {e}")))?;
+    Ok(SyncResponse::Proof(Box::new(EntryProof { entry, checkpoint, inclusion })))
+}
+
+/// Every key change of `community` (seqs from its ledger state) with audit paths into the best
+/// checkpoint covering the last of them.
+pub fn key_history(store: &Store, community: &CommunityId) -> Result<SyncResponse, StoreError> {
+    let seqs = match store.state_item(&StateKey::Ledger(community.clone()))? {
+        Some(Change::Ledger(_, ledger)) => ledger.key_changes,
+        _ => vec![],
+    };
+    let last = seqs.last().copied().unwrap_or(0);
+    let Some(checkpoint) = best_checkpoint(store, community, last)? else {
+        return Ok(SyncResponse::NotYet(format!("no checkpoint of {community} covers seq {last} yet")));
+    };
+    let size = checkpoint.signed.checkpoint.size;
+    let leaves = store.leaves(community);
+    let mut changes = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let entry = store
+            .entry(community, seq)?
+            .ok_or_else(|| StoreError::CorruptRecord(format!("key change {community} seq {seq} is missing")))?;
+        let inclusion = prove_inclusion_from(&leaves, seq, size)
+            .map_err(|e| StoreError::CorruptRecord(format!("inclusion proof of {community} seq {seq}: {e}")))?;
+        changes.push(KeyChangeProof { entry, inclusion });
     }
+    Ok(SyncResponse::KeyHistory(Box::new(KeyHistoryProof { community: community.clone(), changes, checkpoint })))
 }
 
 fn submitted(result: Result<Receipt, SubmitError>) -> SyncResponse {

@@ -133,31 +133,43 @@ fn parse_position_key(key: &[u8]) -> Option<(CommunityId, u64)> {
     Some((id, u64::from_be_bytes(n.try_into().ok()?)))
 }
 
+/// The most memory all column families' memtables may take together (then the largest is
+/// flushed), so a node's memory does not grow with its ledgers.
+const MEMTABLE_BUDGET_BYTES: usize = 64 << 20;
+/// The block cache shared by the column families; index and filter blocks live in it too.
+const BLOCK_CACHE_BYTES: usize = 32 << 20;
+
 fn options() -> Options {
     let mut o = Options::default();
     o.create_if_missing(true);
     o.create_missing_column_families(true);
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
     o.set_paranoid_checks(true);
+    o.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
     o
 }
 
-/// Options of one column family: the records column gets a Bloom filter, since most of its
-/// reads ask for a nonce or request id that was never used.
-fn column_options(c: Column) -> Options {
+/// Options of one column family: blocks, indexes and filters in the shared `cache` (fixed
+/// memory), and a Bloom filter on the records column, since most of its reads ask for a nonce
+/// or request id that was never used.
+fn column_options(c: Column, cache: &rocksdb::Cache) -> Options {
     let mut o = options();
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     if c == Column::Records {
-        let mut table = rocksdb::BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
-        o.set_block_based_table_factory(&table);
     }
+    o.set_block_based_table_factory(&table);
     o
 }
 
 impl Store {
     /// Open (creating if needed) the store at `path` for the federation of `genesis`.
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
-        let cfs = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), column_options(*c)));
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cfs = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), column_options(*c, &cache)));
         let db = DB::open_cf_descriptors(&options(), path, cfs)?;
         let store = Store { db: Arc::new(db) };
         store.check_meta(genesis, true)?;
@@ -398,6 +410,16 @@ impl Store {
     /// Approximate on-disk size of each column family, in bytes (for metrics).
     pub fn sizes(&self) -> Vec<(&'static str, u64)> {
         self.cf_property("rocksdb.total-sst-files-size")
+    }
+
+    /// Memory RocksDB holds in its bounded caches: the memtables of every column family (at
+    /// most [`MEMTABLE_BUDGET_BYTES`] together) and the shared block cache with its index and
+    /// filter blocks (at most [`BLOCK_CACHE_BYTES`]).
+    pub fn cache_bytes(&self) -> u64 {
+        let memtables: u64 = self.cf_property("rocksdb.cur-size-all-mem-tables").iter().map(|(_, b)| b).sum();
+        // One cache is shared: every column family reports the same usage.
+        let block_cache = self.cf_property("rocksdb.block-cache-usage").iter().map(|(_, b)| *b).max().unwrap_or(0);
+        memtables.saturating_add(block_cache)
     }
 
     /// An integer RocksDB property (e.g. `rocksdb.estimate-num-keys`) of each column family.

@@ -12,6 +12,7 @@ pub mod check;
 mod drive;
 pub mod net;
 pub mod rng;
+pub mod tills;
 pub mod workload;
 
 use anyhow::{Context, Result};
@@ -84,6 +85,10 @@ pub struct Report {
     /// Community key rotations and revocations (with the recovery key) that were sequenced.
     pub rotations: u64,
     pub revocations: u64,
+    /// Payments the merchants' tills verified (entry, inclusion proof, cosigned checkpoint),
+    /// and those they refused or gave up on.
+    pub sales_verified: u64,
+    pub sales_refused: u64,
     pub quiet_steps_to_converge: u64,
 }
 
@@ -123,6 +128,8 @@ pub struct Sim {
     key_rng: Rng,
     /// Whether an honest node stored the forked entry (then the fork must be proven).
     pub fork_seen: bool,
+    /// The merchants' tills (light clients); `None` only while they take a step.
+    pub tills: Option<tills::Tills>,
 }
 
 /// Simulated time at the start (ms since the Unix epoch).
@@ -174,7 +181,9 @@ impl Sim {
             fork: None,
             fork_seen: false,
             key_rng: Rng::new(seed ^ 0x6b65_7973_0000_0000),
+            tills: None,
         };
+        sim.tills = Some(tills::Tills::new(&sim.genesis, seed));
         for i in 0..sim.nodes.len() {
             sim.start(i, None)?;
         }
@@ -250,8 +259,10 @@ impl Sim {
                 }
             }
             self.tick()?;
+            tills::step(&mut self)?;
             self.fork_seen = self.fork_seen || check::fork_stored(&self)?;
             check::step(&self).with_context(|| format!("after step {}", self.step))?;
+            tills::check(&self, false).with_context(|| format!("tills after step {}", self.step))?;
         }
         // Quiet phase: heal, restart everyone, no faults, no workload; wait for convergence.
         self.faults = Faults::quiet();
@@ -263,11 +274,14 @@ impl Sim {
             self.step += 1;
             self.clock.fetch_add(10, Ordering::SeqCst);
             self.tick()?;
+            tills::step(&mut self)?;
             self.fork_seen = self.fork_seen || check::fork_stored(&self)?;
             check::step(&self).with_context(|| format!("after quiet step {q}"))?;
+            tills::check(&self, false).with_context(|| format!("tills after quiet step {q}"))?;
             if check::converged(&self)? {
                 self.report.quiet_steps_to_converge = q + 1;
                 check::finished(&self)?;
+                tills::check(&self, true).context("tills at the end")?;
                 return Ok(self.finish());
             }
         }
@@ -312,6 +326,10 @@ impl Sim {
         self.report.cut = s.cut;
         self.report.equivocation_proven = self.fork_seen;
         self.report.accepted = self.work.accepted;
+        if let Some(t) = &self.tills {
+            self.report.sales_verified = t.sold.len() as u64;
+            self.report.sales_refused = t.refused;
+        }
         self.report.refused = self.work.refused;
         self.report.entries = self
             .nodes

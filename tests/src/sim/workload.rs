@@ -60,8 +60,17 @@ pub struct Op {
     pub effect: Effect,
 }
 
+/// An accepted payment, as the merchant's till must then verify it.
+#[derive(Debug, Clone)]
+pub struct Sale {
+    pub payment: Signed<Payment>,
+    pub at: linli_protocol::EntryRef,
+}
+
 pub struct Workload {
     pub ids: Vec<CommunityId>,
+    /// Payments accepted since the tills last took them.
+    pub sales: Vec<Sale>,
     pub genesis_hash: Hash,
     pub residents: Vec<Resident>,
     pub merchants: Vec<Merchant>,
@@ -92,7 +101,17 @@ impl Workload {
         let merchants = (0..n * per.1)
             .map(|i| Merchant { home: i % n, key: Keypair::from_label(&format!("sim/{seed}/merchant/{i}")), nonce: 0 })
             .collect();
-        Workload { ids, genesis_hash, residents, merchants, equivocator: eq, request_id: 0, accepted: 0, refused: 0 }
+        Workload {
+            ids,
+            sales: Vec::new(),
+            genesis_hash,
+            residents,
+            merchants,
+            equivocator: eq,
+            request_id: 0,
+            accepted: 0,
+            refused: 0,
+        }
     }
 
     fn op(node: usize, body: Body) -> Op {
@@ -340,6 +359,12 @@ impl Workload {
                     )
                 })?;
                 res.last_pay = Some((p.payment.clone(), receipt.hash));
+                let at = linli_protocol::EntryRef {
+                    community: receipt.community.clone(),
+                    seq: receipt.seq,
+                    hash: receipt.hash,
+                };
+                self.sales.push(Sale { payment: p.payment.clone(), at });
             }
             (Effect::Spend(i), Body::Redeem(s)) => {
                 let res = &mut self.residents[i];
