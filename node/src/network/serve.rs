@@ -174,3 +174,54 @@ fn submitted(result: Result<Receipt, SubmitError>) -> SyncResponse {
         Err(e) => SyncResponse::Error(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::store::Batch;
+    use linli_protocol::body::{Body, Enroll};
+    use linli_protocol::checkpoint::{Checkpoint, SignedCheckpoint};
+    use linli_protocol::testkit::{cid, key, TestFederation};
+    use linli_protocol::Hash;
+
+    /// Found by the simulated tills: a checkpoint gossiped by a peer can be ahead of the
+    /// entries held here; a proof is then made against one this node holds the entries for.
+    #[test]
+    fn an_entry_proof_uses_a_checkpoint_this_node_holds_the_entries_for() {
+        let f = TestFederation::new(&["a"]);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &f.genesis).unwrap();
+        let mut w = f.chain("a");
+        let entries: Vec<_> = (0..5)
+            .map(|i| {
+                let e =
+                    w.next(Body::Enroll(Enroll { resident: key(&format!("r{i}")).public(), profile_hash: Hash::ZERO }));
+                let h = e.hash(&f.genesis_hash);
+                (e, h)
+            })
+            .collect();
+        store.commit(&Batch { entries, ..Batch::default() }).unwrap();
+        let checkpoint = |size: u64, root: Hash| CosignedCheckpoint {
+            signed: SignedCheckpoint::sign(
+                Checkpoint { community: cid("a"), size, root, time_ms: 1 },
+                &key("a/signing"),
+                &f.genesis_hash,
+            ),
+            cosignatures: vec![],
+        };
+        let ahead = checkpoint(8, Hash([8; 32]));
+        store.commit(&Batch { checkpoints: vec![ahead], ..Batch::default() }).unwrap();
+        // Only the checkpoint ahead covers seq 2: not yet provable here, and not "corrupt".
+        assert!(matches!(entry_proof(&store, &cid("a"), 2).unwrap(), SyncResponse::NotYet(_)));
+        let held = checkpoint(5, store.root(&cid("a"), 5).unwrap());
+        store.commit(&Batch { checkpoints: vec![held], ..Batch::default() }).unwrap();
+        match entry_proof(&store, &cid("a"), 2).unwrap() {
+            SyncResponse::Proof(p) => {
+                assert_eq!(p.checkpoint.signed.checkpoint.size, 5);
+                p.inclusion.verify(&p.entry.hash(&f.genesis_hash), &p.checkpoint.signed.checkpoint.root).unwrap();
+            }
+            other => panic!("expected a proof, got {other:?}"),
+        }
+    }
+}
