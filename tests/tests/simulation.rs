@@ -64,7 +64,8 @@ fn seeds() {
     println!(
         "simulation: {} of {} seeds passed in {:.1} s ({steps} faulty steps each); {} entries, {} requests \
          accepted, {} refused; {} messages ({} lost, {} duplicated, {} cut by {} partitions); {} crashes; \
-         {} seeds with an equivocator ({} forks seen by an honest node, all proven everywhere); {} key rotations and {} \
+         {} seeds with an equivocator ({} forks seen by an honest node, all proven everywhere; {} with its two \
+         checkpoints of one size proven); {} key rotations and {} \
          revocations followed; {} sales verified by merchant tills ({} refused or given up); slowest convergence \
          {} quiet steps",
         ok.len(),
@@ -81,6 +82,7 @@ fn seeds() {
         sum(|r| r.crashes),
         ok.iter().filter(|r| r.equivocated).count(),
         ok.iter().filter(|r| r.equivocation_proven).count(),
+        ok.iter().filter(|r| r.checkpoint_equivocation_proven).count(),
         sum(|r| r.rotations),
         sum(|r| r.revocations),
         sum(|r| r.sales_verified),

@@ -13,6 +13,7 @@ use linli_node::network::messages::{GossipMessage, SyncRequest, SyncResponse, MA
 use linli_node::sequencer::{Draft, Input, Output};
 use linli_node::store::Store;
 use linli_protocol::body::{Body, Enroll};
+use linli_protocol::checkpoint::{Checkpoint, CosignedCheckpoint, SignedCheckpoint};
 use linli_protocol::merkle::LeafSource;
 use linli_protocol::{encoding, CommunityId, Hash, Keypair, SignedEntry};
 use std::collections::BTreeMap;
@@ -272,6 +273,26 @@ impl Sim {
             let request = SyncRequest::Range { community: c.clone(), from, limit: run.len() as u64 + 1 };
             let bytes = encoding::encode(&SyncResponse::Entries(run));
             self.net.send_reliable(now, Message { from: e, to: j, payload: Payload::Response { request, bytes } });
+        }
+        // It also signs a checkpoint of each branch at the fork's size and gossips each to the
+        // half that took that branch: two checkpoints of one size with different roots, which
+        // honest nodes must turn into a proof when their gossip meets.
+        let Some(e_core) = self.nodes[e].core.as_ref() else { return Ok(()) };
+        let size = kept.entry.seq + 1;
+        let mut leaves: Vec<Hash> =
+            e_core.store().leaf_range(&c, 0, kept.entry.seq as usize)?.into_iter().flatten().collect();
+        let kept_root = e_core.store().root(&c, size)?;
+        leaves.push(forged.hash(&self.genesis_hash));
+        let forged_root = linli_protocol::merkle::root(&leaves);
+        let checkpoint = |root: Hash| {
+            let cp = Checkpoint { community: c.clone(), size, root, time_ms: now };
+            let signed = SignedCheckpoint::sign(cp, &self.nodes[e].key, &self.genesis_hash);
+            GossipMessage::Checkpoint(CosignedCheckpoint { signed, cosignatures: vec![] }).to_bytes()
+        };
+        let (kept_cp, forged_cp) = (checkpoint(kept_root), checkpoint(forged_root));
+        for (k, j) in (0..self.nodes.len()).filter(|j| *j != e).enumerate() {
+            let bytes = if k % 2 == 0 { kept_cp.clone() } else { forged_cp.clone() };
+            self.send(e, j, Payload::Gossip(bytes));
         }
         self.fork = Some(forged);
         Ok(())

@@ -82,6 +82,8 @@ pub struct Report {
     pub equivocated: bool,
     /// The forked entry reached an honest node, and every honest node proved the fork.
     pub equivocation_proven: bool,
+    /// An honest node holds a proof made of the equivocator's two checkpoints of one size.
+    pub checkpoint_equivocation_proven: bool,
     /// Community key rotations and revocations (with the recovery key) that were sequenced.
     pub rotations: u64,
     pub revocations: u64,
@@ -325,6 +327,16 @@ impl Sim {
         self.report.duplicated = s.duplicated;
         self.report.cut = s.cut;
         self.report.equivocation_proven = self.fork_seen;
+        let equivocator = self.equivocator.map(|(e, _)| e);
+        self.report.checkpoint_equivocation_proven = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != equivocator)
+            .filter_map(|(_, n)| n.core.as_ref())
+            .filter_map(|c| c.store().alerts().ok())
+            .flatten()
+            .any(|p| matches!(p, linli_protocol::checkpoint::EquivocationProof::Checkpoints(..)));
         self.report.accepted = self.work.accepted;
         if let Some(t) = &self.tills {
             self.report.sales_verified = t.sold.len() as u64;
