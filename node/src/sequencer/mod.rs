@@ -296,7 +296,6 @@ impl Sequencer {
                 }
                 return;
             }
-            self.state.forget_records();
             self.previous_key = None;
             for (e, _) in &batch.entries {
                 match &e.entry.community {
@@ -314,7 +313,7 @@ impl Sequencer {
                 }
             }
         }
-        // Records loaded for entries that were all refused are dropped too.
+        // The group is durable (or wrote nothing): its records are on disk, drop them.
         self.state.forget_records();
         for (reply, outcome) in ingest_replies {
             let _ = reply.send(outcome);
@@ -485,7 +484,9 @@ impl Sequencer {
         Ok(())
     }
 
-    /// A record, from memory or else from the store (for a draft, before its entry exists).
+    /// A record, from memory or else from the store (for a draft, before its entry exists). A
+    /// read error counts as absent here: `sequence` then loads the entry's records and fails
+    /// the request on the same error.
     fn record(&self, key: &StateKey) -> Option<linli_protocol::Change> {
         self.state.record(key).or_else(|| self.store.state_item(key).ok().flatten())
     }
