@@ -79,14 +79,12 @@ pub fn signing_message(domain: &str, genesis: &Hash, message: &[u8]) -> Vec<u8> 
 /// (not small-order, no small-order component). Screening mixed-order keys makes strict single
 /// verification and batch verification agree on every signature under an accepted key.
 pub fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
+    // One decompression (`from_bytes`); the point it holds is screened as it is.
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| SignatureError::InvalidKey { key: *key })?;
     if vk.is_weak() {
         return Err(SignatureError::WeakKey { key: *key });
     }
-    let point = curve25519_dalek::edwards::CompressedEdwardsY(key.0)
-        .decompress()
-        .ok_or(SignatureError::InvalidKey { key: *key })?;
-    if !point.is_torsion_free() {
+    if !vk.to_edwards().is_torsion_free() {
         return Err(SignatureError::MixedOrderKey { key: *key });
     }
     Ok(vk)
@@ -125,9 +123,8 @@ pub fn verify_message(
     use curve25519_dalek::scalar::Scalar;
     use curve25519_dalek::traits::Identity;
     use sha2::{Digest, Sha512};
-    verifying_key(key)?;
+    let a = verifying_key(key)?.to_edwards();
     let bad = || SignatureError::BadSignature { key: *key, purpose };
-    let a = CompressedEdwardsY(key.0).decompress().ok_or(SignatureError::InvalidKey { key: *key })?;
     let (r_bytes, s_bytes) = signature.0.split_at(32);
     let r_bytes: [u8; 32] = r_bytes.try_into().map_err(|_| bad())?;
     let s_bytes: [u8; 32] = s_bytes.try_into().map_err(|_| bad())?;

@@ -46,7 +46,17 @@ fn smoke_run_writes_every_row() {
         ),
         ("Light client", &["cosignatures", "inclusion proofs", "sale checks"]),
         ("Append", &["payments sequenced", "acknowledged", "p50", "p99"]),
-        ("Gossip", &["p50", "p99"]),
+        (
+            "Gossip",
+            &[
+                "awards: propagation to all nodes p50",
+                "awards: propagation to all nodes p99",
+                "awards: CPU time per entry",
+                "new residents: propagation to all nodes p50",
+                "new residents: propagation to all nodes p99",
+                "new residents: CPU time per entry",
+            ],
+        ),
         ("Ingest", &["peer entries"]),
         ("Footprint", &["memory", "disk bytes per entry"]),
         ("Verify", &["linli verify"]),

@@ -77,6 +77,7 @@ impl Sequencer {
             state,
             early: Default::default(),
             screened: Default::default(),
+            preverified: Default::default(),
         }
     }
 

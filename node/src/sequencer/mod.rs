@@ -17,6 +17,7 @@ mod drafts;
 mod drive;
 mod early;
 mod peers;
+mod preverify;
 pub use drive::{Clock, Input, Output};
 pub use peers::CheckpointVerdict;
 
@@ -207,6 +208,8 @@ pub struct Sequencer {
     /// Community and resident keys already screened (kept across runs: a gossiped entry is a
     /// run of one).
     screened: linli_protocol::verify::ScreenedKeys,
+    /// Peer entries of the current group verified together ahead of their commands.
+    preverified: preverify::Preverified,
 }
 
 /// Start the sequencer thread for `community` over `store` (whose state has been loaded and
@@ -250,6 +253,7 @@ impl Sequencer {
         let mut ingest_replies = Vec::new();
         let mut alert_replies = Vec::new();
         let mut checkpoint_verdicts = Vec::new();
+        self.preverify(&group);
         for cmd in group {
             match cmd {
                 Command::PeerCheckpoint { checkpoint, reply } => {
@@ -274,6 +278,7 @@ impl Sequencer {
                 }
             }
         }
+        self.preverified.clear();
         for (_, result) in &waiting {
             if let Err(SubmitError::Rejected(r)) = result {
                 self.metrics.rejected(r.rejection.rule(), Origin::Local);

@@ -123,8 +123,11 @@ impl Sequencer {
             error
         } else {
             let gh = self.genesis_hash;
-            let (verified, error) = match linli_protocol::verify::verify_run_cached(&gh, run, keys, &mut self.screened)
-            {
+            let checked = match self.preverified.take(community, &run, keys) {
+                Some(verified) => Ok(verified),
+                None => linli_protocol::verify::verify_run_cached(&gh, run, keys, &mut self.screened),
+            };
+            let (verified, error) = match checked {
                 Ok(verified) => (verified, None),
                 Err((prefix, e)) => (prefix, Some(e)),
             };
@@ -340,7 +343,7 @@ pub enum CheckpointVerdict {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::super::{Input, Output, Sequencer};
     use super::IngestOutcome;
@@ -350,7 +353,7 @@ mod tests {
     use std::sync::Arc;
 
     /// A sequencer of community `b` over a fresh store, and entries of community `a`'s ledger.
-    fn setup(n: u64) -> (tempfile::TempDir, Sequencer, Vec<SignedEntry>) {
+    pub(in crate::sequencer) fn setup(n: u64) -> (tempfile::TempDir, Sequencer, Vec<SignedEntry>) {
         let fed = TestFederation::new(&["a", "b"]);
         let mut w = fed.chain("a");
         let entries = (0..n)
