@@ -25,7 +25,10 @@ fn scratch() -> tempfile::TempDir {
 
 fn run_seed(seed: u64, steps: u64) -> Result<Report, String> {
     let dir = scratch();
-    let cfg = SimConfig::for_seed(seed, steps);
+    let mut cfg = SimConfig::for_seed(seed, steps);
+    if std::env::var("LINLI_SIM_CITE_EQUIVOCATOR").is_ok_and(|v| v == "1") {
+        (cfg.equivocate, cfg.cite_equivocator) = (true, true);
+    }
     let sim = Sim::new(seed, cfg.clone(), dir.path()).map_err(|e| format!("{e:#}"))?;
     sim.run().map_err(|e| format!("{e:#}\n  config: {cfg:?}"))
 }
