@@ -127,7 +127,38 @@ pub fn divergence(sim: &Sim) -> String {
             .collect();
         out.push(format!("{}: {}", node.id, heads.join(" ")));
     }
+    out.extend(waits(sim));
     out.join("; ")
+}
+
+/// For each node behind on an honest ledger: the entry it lacks (from a node that holds it) and,
+/// when that entry cites another ledger, how far the lagging node holds that one.
+fn waits(sim: &Sim) -> Vec<String> {
+    use linli_protocol::body::Body;
+    let mut out = Vec::new();
+    let up: Vec<_> = sim.nodes.iter().filter_map(|n| n.core.as_ref().map(|c| (n, c))).collect();
+    for c in honest(sim) {
+        for (node, core) in &up {
+            let Some(next) = core.state().ledgers.get(&c).map(|l| l.next_seq) else { continue };
+            let held = up.iter().find_map(|(_, other)| other.store().entry(&c, next).ok().flatten());
+            let Some(entry) = held else { continue };
+            let cited = match &entry.entry.body {
+                Body::Credit(cr) => Some(&cr.source),
+                Body::TimeFulfil(f) => Some(&f.source),
+                _ => None,
+            };
+            let view = cited.map(|src| match core.state().ledgers.get(&src.community) {
+                Some(l) if l.faulty => format!(
+                    ", citing {}#{} (held here to {}, faulty from {})",
+                    src.community, src.seq, l.next_seq, l.faulty_from
+                ),
+                Some(l) => format!(", citing {}#{} (held here to {})", src.community, src.seq, l.next_seq),
+                None => format!(", citing {}#{}", src.community, src.seq),
+            });
+            out.push(format!("{} lacks {c}#{next} ({}{})", node.id, entry.entry.body.kind(), view.unwrap_or_default()));
+        }
+    }
+    out
 }
 
 /// Whether an honest node holds the equivocator's forked entry.
