@@ -369,11 +369,16 @@ pub(super) mod tests {
         (dir, seq, entries)
     }
 
-    fn ingest(seq: &mut Sequencer, entries: Vec<SignedEntry>) -> IngestOutcome {
-        match seq.step(vec![Input::Ingest(entries)]).pop() {
+    /// The outcome of an `Ingest` input (any other output is a test failure).
+    pub(in crate::sequencer) fn ingest_outcome(output: Option<Output>) -> IngestOutcome {
+        match output {
             Some(Output::Ingest(o)) => o,
             other => panic!("unexpected output {other:?}"),
         }
+    }
+
+    fn ingest(seq: &mut Sequencer, entries: Vec<SignedEntry>) -> IngestOutcome {
+        ingest_outcome(seq.step(vec![Input::Ingest(entries)]).pop())
     }
 
     #[test]

@@ -106,20 +106,14 @@ impl Sequencer {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-    use super::super::peers::tests::setup;
+    use super::super::peers::tests::{ingest_outcome, setup};
     use super::super::{Input, Output};
     use super::Preverified;
     use linli_protocol::testkit::{cid, key};
     use linli_protocol::verify::{verify_run_cached, ScreenedKeys, SignerKeys};
 
     fn outcomes(outputs: Vec<Output>) -> Vec<(usize, Option<String>)> {
-        outputs
-            .into_iter()
-            .map(|o| match o {
-                Output::Ingest(o) => (o.applied, o.rejected),
-                other => panic!("unexpected output {other:?}"),
-            })
-            .collect()
+        outputs.into_iter().map(|o| ingest_outcome(Some(o))).map(|o| (o.applied, o.rejected)).collect()
     }
 
     #[test]

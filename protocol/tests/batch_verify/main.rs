@@ -39,6 +39,14 @@ fn check_agreement(run: &Run) -> Result<Option<usize>, TestCaseError> {
     let singles: Vec<Result<_, VerifyError>> =
         run.entries.iter().zip(&signers).map(|(e, s)| verify_entry(g, e.clone(), *s)).collect();
     let first_bad = singles.iter().position(Result::is_err);
+    // Each entry alone is a run of one: an entry with only the community's signature takes the
+    // batch's single-signature equation (`batch::one_valid`); its verdict must be the single
+    // check's too, for every corruption.
+    for ((e, s), single) in run.entries.iter().zip(&signers).zip(&singles) {
+        let keys = SignerKeys { current: *s, recovery: run.start.recovery };
+        let alone = verify_run(g, vec![e.clone()], keys).map(|v| v.len()).map_err(|(_, err)| err);
+        prop_assert_eq!(alone, single.as_ref().map(|_| 1).map_err(Clone::clone), "seq {} alone", e.entry.seq);
+    }
     match (verify_run(g, run.entries.clone(), run.start), first_bad) {
         (Ok(verified), None) => {
             prop_assert_eq!(verified.len(), run.entries.len());
