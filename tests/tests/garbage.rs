@@ -1,7 +1,6 @@
 //! A peer that floods malformed, oversized, wrongly signed and replayed gossip: no node panics,
-//! none of it is stored, honest traffic still converges, the attacker's gossipsub score drops
-//! below zero on the node it talks to, and that node's metrics count the forgeries as peer-side
-//! signature refusals.
+//! none of it is stored, honest traffic still converges, and the attacker's gossipsub score
+//! drops below zero on the node it talks to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use linli_node::network::messages::GossipMessage;
@@ -82,16 +81,6 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
     }
     attacker.drive(Duration::from_millis(1500)).await;
     rig.converge(&[0, 1, 2], Duration::from_secs(30), |h| h.iter().all(|(_, size, _)| *size == 10)).await;
-    // The node's metrics count the forgeries as peer-side signature refusals.
-    let metrics = rig.http.get(format!("{}/metrics", rig.members[0].base())).send().await.unwrap();
-    let text = metrics.text().await.unwrap();
-    let refused: f64 = text
-        .lines()
-        .find(|l| l.starts_with("linli_validation_failures_total{rule=\"signature\",origin=\"peer\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    assert!(refused >= 1.0, "no peer-side signature refusal counted:\n{text}");
     for i in 0..3 {
         rig.stop(i).await;
     }
