@@ -9,7 +9,7 @@ use crate::keyfile;
 use crate::metrics::Metrics;
 use crate::sequencer::{self, SequencerHandle};
 use crate::store::{Store, StoreError};
-use linli_protocol::replay::{replay, ReplayError};
+use linli_protocol::replay::{replay_with_evidence, ReplayError};
 use linli_protocol::{CommunityId, Genesis, State};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -57,7 +57,8 @@ pub fn full_check(store: &Store, genesis: &Genesis, stored: &State) -> Result<()
     for c in &genesis.communities {
         ledgers.insert(c.id.clone(), store.all_entries(&c.id)?);
     }
-    let mut replayed = replay(genesis, ledgers, None)?;
+    let evidence = store.evidence(stored)?;
+    let mut replayed = replay_with_evidence(genesis, ledgers, &evidence, None)?;
     // Quarantine flags come from equivocation proofs, not from the log.
     for (id, l) in &stored.ledgers {
         if l.faulty {

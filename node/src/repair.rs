@@ -11,7 +11,7 @@
 //! signed copies: `linli export` / a copy of a peer's data directory).
 
 use crate::store::Store;
-use linli_protocol::replay::{replay, ReplayError};
+use linli_protocol::replay::{replay_with_evidence, ReplayError};
 use linli_protocol::verify::{verify_run, SignerKeys};
 use linli_protocol::{CommunityId, Genesis, SignedEntry};
 use std::collections::BTreeMap;
@@ -80,9 +80,19 @@ pub fn repair(store: &Store, genesis: &Genesis, own: &CommunityId) -> Result<Rep
         sizes.insert(info.id.clone(), size);
         ledgers.insert(info.id.clone(), entries);
     }
+    // Evidence for citations of equivocators' other branches (unreadable evidence is dropped:
+    // the citing ledgers are then cut back, and peers serve both again).
+    let mut evidence = store.evidence(&linli_protocol::State::default()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "evidence unreadable; dropped");
+        Default::default()
+    });
+    for proof in store.alerts()? {
+        let at = evidence.conflicts.entry(proof.community().clone()).or_insert(proof.position());
+        *at = (*at).min(proof.position());
+    }
     // Replay; an entry the state machine refuses (or whose citation was cut) cuts its ledger.
     let state = loop {
-        match replay(genesis, ledgers.clone(), None) {
+        match replay_with_evidence(genesis, ledgers.clone(), &evidence, None) {
             Ok(state) => break state,
             Err(ReplayError::Rejected(e)) => {
                 reasons.entry(e.community.clone()).or_insert_with(|| e.to_string());

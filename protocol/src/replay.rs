@@ -3,10 +3,11 @@
 //! another ledger (a `Credit` citing a `Pay`) waits until the cited entry has been applied.
 //! Used by nodes (`--check`, start-up) and by the CLI's `verify`.
 
+use crate::body::EntryRef;
 use crate::genesis::Genesis;
-use crate::primitives::CommunityId;
-use crate::state::{ApplyContext, RejectedEntry, State};
-use crate::verify::{verify_run, SignerKeys, VerifiedEntry, VerifyError};
+use crate::primitives::{CommunityId, Hash};
+use crate::state::{ApplyContext, RejectedEntry, Rejection, State};
+use crate::verify::{verify_entry, verify_run, SignerKeys, VerifiedEntry, VerifyError};
 use crate::SignedEntry;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -26,10 +27,48 @@ pub enum ReplayError {
 /// Progress callback: called with the number of entries applied so far.
 pub type Progress<'a> = &'a mut dyn FnMut(u64);
 
+/// What a node holds about equivocators beside their ledgers: the first proven conflict of
+/// each faulty community, and the entries past it that it took as evidence for citations by
+/// honest ledgers ([`State::check_evidence`]), by hash.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub conflicts: BTreeMap<CommunityId, u64>,
+    pub entries: BTreeMap<Hash, SignedEntry>,
+}
+
 /// Replay every ledger in `ledgers` (each in seq order from 0) from genesis.
 pub fn replay(
     genesis: &Genesis,
     ledgers: BTreeMap<CommunityId, Vec<SignedEntry>>,
+    progress: Option<Progress<'_>>,
+) -> Result<State, ReplayError> {
+    replay_with_evidence(genesis, ledgers, &Evidence::default(), progress)
+}
+
+/// Admit the evidence entry `reference` names, if `evidence` holds it; true when it made a new
+/// record.
+fn admit(state: &mut State, evidence: &Evidence, reference: &EntryRef) -> Result<bool, ReplayError> {
+    let (Some(entry), Some(conflict_at)) =
+        (evidence.entries.get(&reference.hash), evidence.conflicts.get(&reference.community))
+    else {
+        return Ok(false);
+    };
+    let Some(key) = state.ledgers.get(&reference.community).and_then(|l| l.key_in_force_at(*conflict_at)) else {
+        return Ok(false);
+    };
+    let v = verify_entry(&state.genesis_hash, entry.clone(), key)?;
+    let changes = state.check_evidence(&v, *conflict_at)?;
+    // Nothing new (already admitted, or not the record the citation reads): not progress.
+    let admitted = !changes.is_empty();
+    state.commit(changes);
+    Ok(admitted)
+}
+
+/// [`replay`], with the evidence a node took for citations of an equivocator's other branch.
+pub fn replay_with_evidence(
+    genesis: &Genesis,
+    ledgers: BTreeMap<CommunityId, Vec<SignedEntry>>,
+    evidence: &Evidence,
     progress: Option<Progress<'_>>,
 ) -> Result<State, ReplayError> {
     let genesis_hash = genesis.hash();
@@ -61,6 +100,12 @@ pub fn replay(
                         }
                     }
                     Err(e) if e.rejection.is_missing_dependency() => {
+                        if let Rejection::MissingDependency { reference, .. } = &e.rejection {
+                            if admit(&mut state, evidence, reference)? {
+                                progressed = true;
+                                continue;
+                            }
+                        }
                         blocked.get_or_insert(e);
                         break;
                     }

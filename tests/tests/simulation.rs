@@ -26,8 +26,11 @@ fn scratch() -> tempfile::TempDir {
 fn run_seed(seed: u64, steps: u64) -> Result<Report, String> {
     let dir = scratch();
     let mut cfg = SimConfig::for_seed(seed, steps);
-    if std::env::var("LINLI_SIM_CITE_EQUIVOCATOR").is_ok_and(|v| v == "1") {
-        (cfg.equivocate, cfg.cite_equivocator) = (true, true);
+    if std::env::var("LINLI_SIM_ALWAYS_EQUIVOCATE").is_ok_and(|v| v == "1") {
+        cfg.equivocate = true;
+    }
+    if std::env::var("LINLI_SIM_SHIELD_EQUIVOCATOR").is_ok_and(|v| v == "1") {
+        cfg.cite_equivocator = false;
     }
     let sim = Sim::new(seed, cfg.clone(), dir.path()).map_err(|e| format!("{e:#}"))?;
     sim.run().map_err(|e| format!("{e:#}\n  config: {cfg:?}"))
@@ -68,7 +71,8 @@ fn seeds() {
         "simulation: {} of {} seeds passed in {:.1} s ({steps} faulty steps each); {} entries, {} requests \
          accepted, {} refused; {} messages ({} lost, {} duplicated, {} cut by {} partitions); {} crashes; \
          {} seeds with an equivocator ({} forks seen by an honest node, all proven everywhere; {} with its two \
-         checkpoints of one size proven); {} key rotations and {} \
+         checkpoints of one size proven; {} entries past a fork taken as evidence for honest ledgers' \
+         citations); {} key rotations and {} \
          revocations followed; {} sales verified by merchant tills ({} refused or given up); slowest convergence \
          {} quiet steps",
         ok.len(),
@@ -86,6 +90,7 @@ fn seeds() {
         ok.iter().filter(|r| r.equivocated).count(),
         ok.iter().filter(|r| r.equivocation_proven).count(),
         ok.iter().filter(|r| r.checkpoint_equivocation_proven).count(),
+        sum(|r| r.evidence_taken),
         sum(|r| r.rotations),
         sum(|r| r.revocations),
         sum(|r| r.sales_verified),

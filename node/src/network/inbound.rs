@@ -77,6 +77,11 @@ impl EventLoop {
                     if let Some(c) = o.waiting_on.clone() {
                         let _ = tx.send(Internal::Follow(c)).await;
                     }
+                    if let Some(reference) = o.evidence_wanted.clone() {
+                        let _ = tx
+                            .send(Internal::Request { peer: source, request: SyncRequest::Evidence(reference) })
+                            .await;
+                    }
                     if let Some((community, from)) = o.gap {
                         // Held back until its predecessors come; sync them from the sender.
                         let _ = tx.send(Internal::SyncFrom { peer: source, community, from }).await;
@@ -122,6 +127,9 @@ impl EventLoop {
             let Some(outcome) = outcome else { return };
             if let Some(c) = outcome.waiting_on.clone() {
                 let _ = tx.send(Internal::Follow(c)).await;
+            }
+            if let Some(reference) = outcome.evidence_wanted.clone() {
+                let _ = tx.send(Internal::Request { peer, request: SyncRequest::Evidence(reference) }).await;
             }
             if let Some(reason) = &outcome.rejected {
                 tracing::warn!(%peer, %reason, "peer served an invalid entry");

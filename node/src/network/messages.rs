@@ -49,6 +49,10 @@ pub enum SyncRequest {
     /// Every key change of a community's ledger with its audit path into a cosigned checkpoint
     /// (how a light node follows rotations and revocations).
     KeyHistory(CommunityId),
+    /// One entry by reference, from the peer's ledger or from the evidence it holds: how a node
+    /// gets a proven equivocator's entry past its conflict that an honest ledger cites (answered
+    /// with `Entries` of that one entry, or `NotYet`).
+    Evidence(EntryRef),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

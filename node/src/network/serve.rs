@@ -12,7 +12,7 @@ use crate::store::{Store, StoreError};
 use linli_protocol::checkpoint::CosignedCheckpoint;
 use linli_protocol::light::{EntryProof, KeyChangeProof, KeyHistoryProof};
 use linli_protocol::merkle::{prove_consistency_from, prove_inclusion_from};
-use linli_protocol::{Change, CommunityId, StateKey};
+use linli_protocol::{Change, CommunityId, EntryRef, StateKey};
 use std::collections::BTreeSet;
 use tokio::sync::mpsc;
 
@@ -106,11 +106,27 @@ impl Server {
             }
             SyncRequest::Alerts => self.store.alerts().map(SyncResponse::Alerts),
             SyncRequest::KeyHistory(community) => key_history(&self.store, &community),
+            SyncRequest::Evidence(reference) => cited_entry(&self.store, &reference),
             SyncRequest::SubmitPayment { .. } | SyncRequest::SubmitSettlement { .. } => {
                 Ok(SyncResponse::Error("submissions are not reads".into()))
             }
         };
         result.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
+    }
+}
+
+/// The entry `reference` names, from this node's copy of its ledger or from the evidence it
+/// holds (answer to [`SyncRequest::Evidence`]).
+pub fn cited_entry(store: &Store, reference: &EntryRef) -> Result<SyncResponse, StoreError> {
+    let (c, seq) = (&reference.community, reference.seq);
+    if linli_protocol::merkle::LeafSource::leaf(&store.leaves(c), seq) == Some(reference.hash) {
+        if let Some(e) = store.entry(c, seq)? {
+            return Ok(SyncResponse::Entries(vec![e]));
+        }
+    }
+    match store.evidence_entry(&reference.hash)? {
+        Some(e) => Ok(SyncResponse::Entries(vec![e])),
+        None => Ok(SyncResponse::NotYet(format!("{c} seq {seq} with hash {} is not held here", reference.hash))),
     }
 }
 

@@ -78,6 +78,7 @@ impl Sequencer {
             early: Default::default(),
             screened: Default::default(),
             preverified: Default::default(),
+            wanted: Default::default(),
         }
     }
 

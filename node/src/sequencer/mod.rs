@@ -16,6 +16,7 @@
 mod drafts;
 mod drive;
 mod early;
+mod evidence;
 mod peers;
 mod preverify;
 pub use drive::{Clock, Input, Output};
@@ -103,6 +104,11 @@ pub struct IngestOutcome {
     pub rejected: Option<String>,
     /// Entries ahead of their ledger's head, held back until it reaches them.
     pub held: usize,
+    /// An entry held back cites this quarantined entry of a proven equivocator (past its
+    /// conflict, perhaps on the branch this node did not take): ask the sender for it by hash.
+    pub evidence_wanted: Option<EntryRef>,
+    /// Equivocators' entries taken as evidence for such citations.
+    pub evidence: usize,
 }
 
 enum Command {
@@ -210,6 +216,8 @@ pub struct Sequencer {
     screened: linli_protocol::verify::ScreenedKeys,
     /// Peer entries of the current group verified together ahead of their commands.
     preverified: preverify::Preverified,
+    /// Quarantined entries of equivocators that held-back entries cite.
+    wanted: evidence::Wanted,
 }
 
 /// Start the sequencer thread for `community` over `store` (whose state has been loaded and

@@ -63,7 +63,7 @@ impl Sequencer {
     fn ingest_run(
         &mut self,
         community: &CommunityId,
-        mut run: Vec<SignedEntry>,
+        run: Vec<SignedEntry>,
         batch: &mut Batch,
         outcome: &mut IngestOutcome,
     ) {
@@ -71,6 +71,7 @@ impl Sequencer {
             outcome.rejected.get_or_insert(format!("community {community} is not in the genesis"));
             return;
         };
+        let mut run = self.take_evidence(community, run, batch, outcome);
         run.sort_by_key(|e| e.entry.seq);
         let before = run.len();
         let (old, new): (Vec<SignedEntry>, Vec<SignedEntry>) =
@@ -166,6 +167,7 @@ impl Sequencer {
                 if let Rejection::MissingDependency { reference, .. } = &e.rejection {
                     outcome.waiting_on = Some(reference.community.clone());
                 }
+                self.want_if_quarantined(&e.rejection, outcome);
                 false
             }
             Err(e) => {

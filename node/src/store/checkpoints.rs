@@ -1,8 +1,10 @@
-//! Reading checkpoints (with their cosignatures) and equivocation proofs.
+//! Reading checkpoints (with their cosignatures), equivocation proofs, and the evidence taken
+//! for citations of an equivocator's other branch.
 
 use super::{parse_position_key, position_key, Column, Store, StoreError};
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
-use linli_protocol::CommunityId;
+use linli_protocol::replay::Evidence;
+use linli_protocol::{CommunityId, Hash, SignedEntry};
 use rocksdb::{Direction, IteratorMode};
 
 impl Store {
@@ -64,6 +66,31 @@ impl Store {
                 break;
             }
             out.push(CosignedCheckpoint::from_bytes(&v).map_err(|e| StoreError::CorruptRecord(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// An equivocator's entry this node holds as evidence, by hash.
+    pub fn evidence_entry(&self, hash: &Hash) -> Result<Option<SignedEntry>, StoreError> {
+        match self.db.get_cf(self.cf(Column::Evidence)?, hash.0)? {
+            Some(v) => Ok(Some(super::decode_entry(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every entry held as evidence, by hash, with the first proven conflict of each faulty
+    /// community in `state`: what a replay needs besides the ledgers.
+    pub fn evidence(&self, state: &linli_protocol::State) -> Result<Evidence, StoreError> {
+        let mut out = Evidence::default();
+        for item in self.db.iterator_cf(self.cf(Column::Evidence)?, IteratorMode::Start) {
+            let (k, v) = item?;
+            let hash: [u8; 32] = k.as_ref().try_into().map_err(|_| StoreError::CorruptRecord("evidence key".into()))?;
+            out.entries.insert(Hash(hash), super::decode_entry(&v)?);
+        }
+        for (id, l) in &state.ledgers {
+            if l.faulty {
+                out.conflicts.insert(id.clone(), l.faulty_from);
+            }
         }
         Ok(out)
     }

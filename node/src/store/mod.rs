@@ -26,8 +26,9 @@ use std::sync::Arc;
 
 /// Version of the on-disk layout; a store of another version is refused.
 /// 3: a ledger's state lists the seqs of its key changes. 4: Merkle subtree roots are stored.
-/// 5: per-entry records are kept in their own column ([`Column::Records`]).
-pub const SCHEMA_VERSION: u32 = 5;
+/// 5: per-entry records are kept in their own column ([`Column::Records`]). 6: evidence
+/// ([`Column::Evidence`]) and an issuer's `evidence_points` total.
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +53,14 @@ pub enum Column {
     /// `community 0x00 level index(BE)` → 32-byte root of a perfect Merkle subtree (16 leaves
     /// and up; see `subtrees.rs`).
     Subtrees,
+    /// entry hash → canonical `SignedEntry`: a proven equivocator's entry past its conflict,
+    /// not in this node's copy of its ledger, taken as evidence for an honest ledger's citation
+    /// (see `linli_protocol::state::evidence`).
+    Evidence,
 }
 
 impl Column {
-    pub const ALL: [Column; 9] = [
+    pub const ALL: [Column; 10] = [
         Column::Entries,
         Column::Leaves,
         Column::ByHash,
@@ -65,6 +70,7 @@ impl Column {
         Column::Meta,
         Column::Alerts,
         Column::Subtrees,
+        Column::Evidence,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -77,6 +83,7 @@ impl Column {
             Column::Meta => "meta",
             Column::Alerts => "alerts",
             Column::Subtrees => "subtrees",
+            Column::Evidence => "evidence",
         }
     }
 }
@@ -105,6 +112,8 @@ pub struct Batch {
     pub changes: Vec<Change>,
     pub checkpoints: Vec<CosignedCheckpoint>,
     pub alerts: Vec<EquivocationProof>,
+    /// Equivocators' entries taken as evidence, with their hashes.
+    pub evidence: Vec<(SignedEntry, Hash)>,
 }
 
 /// The store; cheap to clone (shares one RocksDB handle).
@@ -255,6 +264,10 @@ impl Store {
         let mut b = WriteBatch::default();
         for proof in &batch.alerts {
             b.put_cf(alerts, position_key(proof.community(), proof.position()), proof.to_bytes());
+        }
+        let evidence = self.cf(Column::Evidence)?;
+        for (e, hash) in &batch.evidence {
+            b.put_cf(evidence, hash.0, e.to_bytes());
         }
         for (e, hash) in &batch.entries {
             let key = position_key(&e.entry.community, e.entry.seq);

@@ -12,6 +12,7 @@
 
 mod apply;
 pub mod checks;
+mod evidence;
 mod payments;
 mod records;
 mod rejection;
@@ -90,7 +91,8 @@ impl Account {
 }
 
 /// Running totals for the points and minutes one community issued (conservation, invariant 3):
-/// `minted - redeemed - settled == resident_points + merchant_points + in_flight` and
+/// `minted - redeemed - settled + evidence_points == resident_points + merchant_points + in_flight`
+/// (`evidence_points` is zero unless the issuer equivocated; see [`State::check_evidence`]) and
 /// `minutes_credited - minutes_spent == minutes_held`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerTotals {
@@ -104,6 +106,10 @@ pub struct IssuerTotals {
     pub minutes_credited: u64,
     pub minutes_spent: u64,
     pub minutes_held: u64,
+    /// Points of `Pay` entries this node holds only as evidence (a proven equivocator's entries
+    /// past its first conflict, on a branch this node did not take, cited by an honest ledger):
+    /// issued on that branch, so they enter this node's books as in flight without a mint here.
+    pub evidence_points: u64,
 }
 
 /// A `Pay` entry as later entries need it.
@@ -414,7 +420,8 @@ impl State {
         }
         for (id, t) in &self.totals {
             let outstanding = u128::from(t.minted)
-                .checked_sub(u128::from(t.redeemed))
+                .checked_add(u128::from(t.evidence_points))
+                .and_then(|x| x.checked_sub(u128::from(t.redeemed)))
                 .and_then(|x| x.checked_sub(u128::from(t.settled)));
             let held = resident
                 .get(id)

@@ -108,6 +108,12 @@ pub enum Rejection {
     EntryTooLarge { limit: usize, actual: usize },
     #[error("arithmetic overflow in {what}")]
     Overflow { what: &'static str },
+    #[error("evidence of {community} seq {actual} is not at or past its first proven conflict (seq {conflict_at})")]
+    EvidenceBeforeConflict { community: CommunityId, conflict_at: u64, actual: u64 },
+    #[error("evidence of {community}: the key in force at its conflict (seq {conflict_at}) is not known yet; this node holds its ledger to seq {held_to}")]
+    EvidenceKeyUnknown { community: CommunityId, conflict_at: u64, held_to: u64 },
+    #[error("evidence of {community} seq {seq} is a {kind} entry, which no other ledger cites")]
+    EvidenceNotCitable { community: CommunityId, seq: u64, kind: &'static str },
 }
 
 impl Rejection {
@@ -161,6 +167,9 @@ impl Rejection {
             KeyRotation { .. } => "key-rotation",
             EntryTooLarge { .. } => "entry-size",
             Overflow { .. } => "overflow",
+            EvidenceBeforeConflict { .. } => "evidence-before-conflict",
+            EvidenceKeyUnknown { .. } => "evidence-key-unknown",
+            EvidenceNotCitable { .. } => "evidence-not-citable",
         }
     }
 

@@ -10,6 +10,7 @@ use super::workload::Op;
 use super::Sim;
 use anyhow::{bail, Context, Result};
 use linli_node::network::messages::{GossipMessage, SyncRequest, SyncResponse, MAX_RANGE_ENTRIES, MAX_RESPONSE_BYTES};
+use linli_node::network::serve::cited_entry;
 use linli_node::sequencer::{Draft, Input, Output};
 use linli_node::store::Store;
 use linli_protocol::body::{Body, Enroll};
@@ -35,6 +36,7 @@ fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
             store.entries(&community, from, limit, MAX_RESPONSE_BYTES / 2).map(SyncResponse::Entries)
         }
         SyncRequest::Alerts => store.alerts().map(SyncResponse::Alerts),
+        SyncRequest::Evidence(reference) => cited_entry(store, &reference),
         _ => Ok(SyncResponse::Error("not simulated".into())),
     };
     result.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
@@ -205,6 +207,7 @@ impl Sim {
                                 why.push(Why::Other);
                             }
                         }
+                        SyncResponse::NotYet(_) => {}
                         other => bail!("unexpected sync response {other:?}"),
                     }
                 }
@@ -212,6 +215,13 @@ impl Sim {
         }
         if !inputs.is_empty() {
             for (w, out) in why.into_iter().zip(core.step(inputs)) {
+                // A held-back entry cites an equivocator's entry past its conflict: ask the
+                // peer that sent it for that entry by hash.
+                if let (Why::Gossip { from } | Why::Range { from, .. }, Output::Ingest(o)) = (&w, &out) {
+                    if let Some(reference) = o.evidence_wanted.clone() {
+                        requests.push((*from, SyncRequest::Evidence(reference)));
+                    }
+                }
                 match (w, out) {
                     (Why::Gossip { from }, Output::Ingest(o)) => {
                         if let Some((community, seq)) = o.gap {

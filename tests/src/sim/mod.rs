@@ -43,9 +43,9 @@ pub struct SimConfig {
     /// Whether one community signs two entries at one seq and shows each to half the nodes.
     pub equivocate: bool,
     /// Whether other ledgers may cite the equivocator's entries (payments at other communities'
-    /// merchants, time-bank service elsewhere). Off in the seeds CI runs: a `Credit` citing an
-    /// entry past the fork can leave its ledger waiting on nodes that took the other branch
-    /// (see the README's known gaps); `LINLI_SIM_CITE_EQUIVOCATOR=1` turns it on.
+    /// merchants, time-bank service elsewhere). On in every seed: a `Credit` citing an entry past
+    /// the fork is checked on evidence by the nodes that took the other branch
+    /// (`linli_node::sequencer::evidence`); `LINLI_SIM_SHIELD_EQUIVOCATOR=1` turns it off.
     pub cite_equivocator: bool,
 }
 
@@ -67,7 +67,7 @@ impl SimConfig {
                 crash: rng.range(0, 6),
             },
             equivocate: rng.chance(300),
-            cite_equivocator: false,
+            cite_equivocator: true,
         }
     }
 }
@@ -98,6 +98,9 @@ pub struct Report {
     pub sales_verified: u64,
     pub sales_refused: u64,
     pub quiet_steps_to_converge: u64,
+    /// Entries of the equivocator past its fork that honest nodes took as evidence (summed over
+    /// nodes): citations of the branch a node did not take.
+    pub evidence_taken: u64,
 }
 
 /// A community node of the simulation.
@@ -344,6 +347,13 @@ impl Sim {
             .filter_map(|c| c.store().alerts().ok())
             .flatten()
             .any(|p| matches!(p, linli_protocol::checkpoint::EquivocationProof::Checkpoints(..)));
+        self.report.evidence_taken = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.core.as_ref())
+            .filter_map(|c| c.store().evidence(c.state()).ok())
+            .map(|e| e.entries.len() as u64)
+            .sum();
         self.report.accepted = self.work.accepted;
         if let Some(t) = &self.tills {
             self.report.sales_verified = t.sold.len() as u64;

@@ -1,0 +1,114 @@
+//! Citations of an equivocator's other branch: when a peer entry waits on an entry of a
+//! community proven faulty, at or past its first conflict, this node will never take that entry
+//! into its copy of the ledger (it is quarantined, and may lie on the branch this node did not
+//! take). The sequencer notes the citation as wanted; the network asks the peer that sent the
+//! citing entry for the cited entry by hash (`SyncRequest::Evidence`); the answer comes back as
+//! peer entries, and the ones wanted are checked here as evidence
+//! ([`linli_protocol::State::check_evidence`]) and stored beside the ledgers. The citing entry
+//! then applies when it comes again.
+
+use super::{IngestOutcome, Sequencer};
+use crate::metrics::Origin;
+use crate::store::Batch;
+use linli_protocol::state::LedgerState;
+use linli_protocol::{CommunityId, EntryRef, Rejection, SignedEntry, State};
+use std::collections::BTreeSet;
+
+/// Most citations waited on at once (then the set starts again: a citation still waiting is
+/// noted again when its entry is tried again).
+const MAX_WANTED: usize = 4096;
+
+/// Cited entries of equivocators, past their conflict, that entries this node holds back cite.
+#[derive(Debug, Default)]
+pub(super) struct Wanted {
+    refs: BTreeSet<EntryRef>,
+}
+
+impl Wanted {
+    fn insert(&mut self, r: EntryRef) {
+        if self.refs.len() >= MAX_WANTED {
+            self.refs.clear();
+        }
+        self.refs.insert(r);
+    }
+
+    fn any_of(&self, community: &CommunityId) -> bool {
+        self.refs.iter().any(|r| &r.community == community)
+    }
+}
+
+/// Whether `reference` lies in the quarantined part of a faulty ledger.
+fn quarantined(ledger: Option<&LedgerState>, reference: &EntryRef) -> bool {
+    ledger.is_some_and(|l| l.faulty && reference.seq >= l.faulty_from)
+}
+
+impl Sequencer {
+    /// A peer entry waits on `rejection`'s cited entry: if that entry is quarantined, note it
+    /// as wanted and tell the caller to ask for it.
+    pub(super) fn want_if_quarantined(&mut self, rejection: &Rejection, outcome: &mut IngestOutcome) {
+        let Rejection::MissingDependency { reference, .. } = rejection else { return };
+        if quarantined(self.state.ledgers.get(&reference.community), reference) {
+            self.wanted.insert(reference.clone());
+            outcome.evidence_wanted.get_or_insert_with(|| reference.clone());
+        }
+    }
+
+    /// Take the wanted evidence out of a run of `community`'s entries and admit it.
+    pub(super) fn take_evidence(
+        &mut self,
+        community: &CommunityId,
+        run: Vec<SignedEntry>,
+        batch: &mut Batch,
+        outcome: &mut IngestOutcome,
+    ) -> Vec<SignedEntry> {
+        let Some(ledger) = self.state.ledgers.get(community) else { return run };
+        if !ledger.faulty || !self.wanted.any_of(community) {
+            return run;
+        }
+        let conflict_at = ledger.faulty_from;
+        let gh = self.genesis_hash;
+        let (evidence, rest): (Vec<_>, Vec<_>) =
+            run.into_iter().partition(|e| e.entry.seq >= conflict_at && self.wanted.refs.contains(&e.entry_ref(&gh)));
+        for e in evidence {
+            self.admit_evidence(e, conflict_at, batch, outcome);
+        }
+        rest
+    }
+
+    fn admit_evidence(&mut self, e: SignedEntry, conflict_at: u64, batch: &mut Batch, outcome: &mut IngestOutcome) {
+        let reference = e.entry_ref(&self.genesis_hash);
+        self.wanted.refs.remove(&reference);
+        let community = reference.community.clone();
+        let Some(key) = self.state.ledgers.get(&community).and_then(|l| l.key_in_force_at(conflict_at)) else {
+            tracing::debug!(%community, conflict_at, "evidence before this node holds the ledger to its conflict");
+            return;
+        };
+        let v = match linli_protocol::verify::verify_entry(&self.genesis_hash, e, key) {
+            Ok(v) => v,
+            Err(err) => {
+                self.metrics.rejected("signature", Origin::Peer);
+                outcome.rejected.get_or_insert(format!("evidence: {err}"));
+                return;
+            }
+        };
+        if let Err(err) = self.load_records(State::evidence_reads(&v.signed().entry, v.hash())) {
+            outcome.rejected.get_or_insert(format!("storage failure reading records: {err}"));
+            return;
+        }
+        match self.state.check_evidence(&v, conflict_at) {
+            Ok(changes) if changes.is_empty() => {}
+            Ok(changes) => {
+                tracing::info!(%community, seq = reference.seq, "took an equivocator's entry past its conflict as evidence");
+                self.state.commit(changes.clone());
+                batch.changes.extend(changes);
+                let hash = v.hash();
+                batch.evidence.push((v.into_signed(), hash));
+                outcome.evidence += 1;
+            }
+            Err(err) => {
+                self.metrics.rejected(err.rejection.rule(), Origin::Peer);
+                outcome.rejected.get_or_insert(format!("evidence: {err}"));
+            }
+        }
+    }
+}
