@@ -23,7 +23,7 @@ use linli_protocol::checkpoint::CosignedCheckpoint;
 use linli_protocol::merkle::Frontier;
 use linli_protocol::state::Rejection;
 use linli_protocol::verify::{SignerKeys, VerifiedEntry, VerifyError};
-use linli_protocol::{ApplyContext, CommunityId, Genesis, Hash, RejectedEntry, State};
+use linli_protocol::{ApplyContext, CommunityId, EntryRef, Genesis, Hash, RejectedEntry, State};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -127,6 +127,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// True when the store's derived state was compared with the replay.
     pub stored_state_checked: bool,
+    /// Entries of proven equivocators, past their conflict, taken as evidence for citations.
+    pub evidence: u64,
     pub failure: Option<Failure>,
 }
 
@@ -166,6 +168,8 @@ struct Engine<'a> {
     applied: u64,
     checked_at: u64,
     last: Option<(CommunityId, u64)>,
+    /// Equivocators' entries taken as evidence for citations.
+    evidence: u64,
 }
 
 enum Stop {
@@ -187,6 +191,7 @@ pub fn run(genesis: &Genesis, source: &Source, opts: &Options, mut hook: Option<
         applied: 0,
         checked_at: 0,
         last: None,
+        evidence: 0,
     };
     let wanted: Vec<CommunityId> = match &opts.communities {
         Some(list) => list.clone(),
@@ -229,6 +234,7 @@ pub fn run(genesis: &Genesis, source: &Source, opts: &Options, mut hook: Option<
         state: engine.state,
         elapsed: started.elapsed(),
         stored_state_checked,
+        evidence: engine.evidence,
         failure,
     })
 }
@@ -283,6 +289,7 @@ impl Engine<'_> {
         loop {
             let before = (self.applied, self.cursors.len());
             let mut blocked: Option<RejectedEntry> = None;
+            let mut waiting = Vec::new();
             let mut all_done = true;
             let ids: Vec<CommunityId> = self.cursors.keys().cloned().collect();
             for id in ids {
@@ -291,6 +298,7 @@ impl Engine<'_> {
                     Ok(Stop::Blocked(e)) => {
                         all_done = false;
                         if let Rejection::MissingDependency { reference, .. } = &e.rejection {
+                            waiting.push(reference.clone());
                             let cited = reference.community.clone();
                             if !self.cursors.contains_key(&cited) && self.genesis.community(&cited).is_some() {
                                 self.activate(&cited, true)?;
@@ -305,6 +313,11 @@ impl Engine<'_> {
                 return Ok(None);
             }
             if (self.applied, self.cursors.len()) == before {
+                match self.take_evidence(&waiting)? {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(f) => return Ok(Some(f)),
+                }
                 if let Some(e) = blocked {
                     let mut f = Failure::rejected(e);
                     f.message.push_str(" (no ledger read holds the cited entry)");
@@ -312,6 +325,36 @@ impl Engine<'_> {
                 }
             }
         }
+    }
+
+    /// Every ledger waits on a cited entry: take the ones the source holds as evidence (an
+    /// equivocator's entry past its conflict, on the branch the source did not take), checked
+    /// as the node checked them ([`State::check_evidence`]). True when one made a new record.
+    fn take_evidence(&mut self, waiting: &[EntryRef]) -> Result<Result<bool, Failure>> {
+        let mut taken = false;
+        for reference in waiting {
+            let Some((entry, conflict_at)) = self.source.evidence(reference)? else { continue };
+            let c = &reference.community;
+            let Some(key) = self.state.ledgers.get(c).and_then(|l| l.key_in_force_at(conflict_at)) else { continue };
+            let v = match linli_protocol::verify::verify_entry(&self.gh, entry, key) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(Failure::signature(e, None))),
+            };
+            if v.hash() != reference.hash {
+                let message = format!("the evidence served for {reference:?} hashes to {}", v.hash());
+                return Ok(Err(Failure::at(c, reference.seq, "evidence-hash", message)));
+            }
+            match self.state.check_evidence(&v, conflict_at) {
+                Ok(changes) if changes.is_empty() => {}
+                Ok(changes) => {
+                    self.state.commit(changes);
+                    self.evidence = self.evidence.saturating_add(1);
+                    taken = true;
+                }
+                Err(e) => return Ok(Err(Failure::rejected(e))),
+            }
+        }
+        Ok(Ok(taken))
     }
 
     /// Apply the entries of one ledger until it is done, blocked on another ledger, or wrong.

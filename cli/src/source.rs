@@ -14,7 +14,7 @@ use clap::Args;
 use linli_node::store::{Store, StoreError};
 use linli_protocol::checkpoint::CosignedCheckpoint;
 use linli_protocol::merkle::{self, ConsistencyProof, InclusionProof, LeafSource};
-use linli_protocol::{Change, CommunityId, Genesis, Hash, SignedEntry, State, StateKey};
+use linli_protocol::{Change, CommunityId, EntryRef, Genesis, Hash, SignedEntry, State, StateKey};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::BufRead;
@@ -200,6 +200,32 @@ impl Source {
             Source::Memory { ledgers, .. } => {
                 Ok(ledgers.values().flatten().find(|e| e.hash(genesis_hash) == *hash).cloned())
             }
+        }
+    }
+
+    /// The entry `reference` names, held by the source as evidence (a proven equivocator's
+    /// entry past its first conflict, on a branch the source did not take, that an honest ledger
+    /// cites), with the position of that first proven conflict. Exports carry no evidence.
+    pub fn evidence(&self, reference: &EntryRef) -> Result<Option<(SignedEntry, u64)>> {
+        let c = &reference.community;
+        match self {
+            Source::Db { store, .. } => {
+                let proofs = store.alerts().map_err(|e| anyhow!("{e}"))?;
+                let Some(conflict) = proofs.iter().filter(|p| p.community() == c).map(|p| p.position()).min() else {
+                    return Ok(None);
+                };
+                let entry = store.evidence_entry(&reference.hash).map_err(|e| anyhow!("{e}"))?;
+                Ok(entry.map(|e| (e, conflict)))
+            }
+            Source::Http { http, status } => {
+                let Some(conflict) = status.alerts.iter().filter(|a| &a.community == c).map(|a| a.position).min()
+                else {
+                    return Ok(None);
+                };
+                let entry = http.get_opt::<SignedEntry>(&format!("/v1/entries/{}", reference.hash))?;
+                Ok(entry.map(|e| (e, conflict)))
+            }
+            Source::Memory { .. } => Ok(None),
         }
     }
 

@@ -71,6 +71,7 @@ fn print_json(report: &Report, src: &Source) -> Result<()> {
         "seconds": report.elapsed.as_secs_f64(),
         "entries_per_second": rate(report),
         "stored_state_checked": report.stored_state_checked,
+        "evidence": report.evidence,
         "ledgers": report.ledgers,
         "failure": report.failure,
     }))
@@ -119,6 +120,12 @@ fn print_human(report: &Report, src: &Source) -> Result<()> {
         }
         if report.stored_state_checked {
             checked.push("the stored derived state".into());
+        }
+        if report.evidence > 0 {
+            checked.push(format!(
+                "{} entries of proven equivocators, past their fork, checked as evidence for citations",
+                report.evidence
+            ));
         }
         out::line(&format!(
             "OK: {} entries in {} ledgers ({}) in {:.2} s, {:.0} entries/s",

@@ -10,6 +10,15 @@ use serde::Deserialize;
 pub struct Status {
     pub genesis_hash: Hash,
     pub ledgers: Vec<LedgerStatus>,
+    /// The equivocation proofs the node holds: which community, from which seq.
+    #[serde(default)]
+    pub alerts: Vec<AlertStatus>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertStatus {
+    pub community: CommunityId,
+    pub position: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

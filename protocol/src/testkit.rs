@@ -193,3 +193,71 @@ impl ChainWriter {
         SignedEntry { entry, signature }
     }
 }
+
+/// Community `a` equivocates at seq 3: on one branch its resident pays 30 points at a merchant
+/// of `b` (and `b` credits the merchant, citing that payment), on the other it enrols someone.
+/// A node of a third community that took the other branch can check `b`'s credit only on
+/// evidence. Built over `fed` (whose genesis must hold `a` and `b`), without applying anything.
+pub struct ForkedPayment {
+    /// `a`'s entries 0-2: rules, a resident, 100 points for the resident.
+    pub a_prefix: Vec<SignedEntry>,
+    /// `a` seq 3, the branch `b` took: the payment.
+    pub pay: SignedEntry,
+    /// `a` seq 3, the other branch.
+    pub other: SignedEntry,
+    /// `b`'s entries 0-2: the merchant, credit for `a`'s points, the credit citing `pay`.
+    pub b_entries: Vec<SignedEntry>,
+    pub merchant: Keypair,
+}
+
+impl ForkedPayment {
+    pub fn new(fed: &TestFederation) -> Self {
+        use crate::body::{Award, Credit, ExposureLimit, PayEntry, RegisterMerchant};
+        let resident = key("fork/resident");
+        let merchant = key("fork/merchant");
+        let mut a = fed.chain("a");
+        let award = Award {
+            resident: resident.public(),
+            activity: "mediation".into(),
+            minutes: 600,
+            rating: 5,
+            bonuses: vec![],
+            points: 100,
+            rules_version: 1,
+            request_id: 1,
+        };
+        let a_prefix = vec![
+            a.next(Body::SetRules(crate::rules::RuleTable::default_table(1))),
+            a.next(Body::Enroll(Enroll { resident: resident.public(), profile_hash: Hash::ZERO })),
+            a.next(Body::Award(award)),
+        ];
+        let mut b = fed.chain("b");
+        let register = RegisterMerchant { merchant: merchant.public(), name: "Tea".into(), category: "food".into() };
+        let mut b_entries = vec![
+            b.next(Body::RegisterMerchant(register)),
+            b.next(Body::SetExposureLimit(ExposureLimit { issuer: cid("a"), limit_fen: 10_000 })),
+        ];
+        let limit = b_entries[1].entry_ref(&fed.genesis_hash);
+        let mut payment = fed.payment(&resident, &merchant, "b", 30, 300, 1);
+        payment.expiry_ms = a.time_ms + 3_600_000;
+        let payment = fed.sign(payment, &resident);
+        let mut other_branch =
+            ChainWriter { key: a.key.clone(), community: a.community.clone(), genesis_hash: a.genesis_hash, ..a };
+        let pay = a.next(Body::Pay(PayEntry { payment, exposure_limit: Some(limit) }));
+        let other =
+            other_branch.next(Body::Enroll(Enroll { resident: key("fork/other").public(), profile_hash: Hash::ZERO }));
+        let source = pay.entry_ref(&fed.genesis_hash);
+        b_entries.push(b.next(Body::Credit(Credit {
+            source,
+            merchant: merchant.public(),
+            issuer: cid("a"),
+            points: 30,
+        })));
+        ForkedPayment { a_prefix, pay, other, b_entries, merchant }
+    }
+
+    /// The proof that `a` signed both.
+    pub fn proof(&self) -> crate::checkpoint::EquivocationProof {
+        crate::checkpoint::EquivocationProof::Entries(Box::new(self.other.clone()), Box::new(self.pay.clone()))
+    }
+}

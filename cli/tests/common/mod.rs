@@ -330,6 +330,9 @@ impl Raw {
     pub fn put_raw(&self, c: Column, k: &[u8], value: &[u8]) {
         self.db.put_cf(self.cf(c), k, value).unwrap();
     }
+    pub fn delete_raw(&self, c: Column, k: &[u8]) {
+        self.db.delete_cf(self.cf(c), k).unwrap();
+    }
     pub fn delete(&self, c: Column, community: &str, n: u64) {
         self.db.delete_cf(self.cf(c), position_key(&cid(community), n)).unwrap();
     }

@@ -64,7 +64,8 @@ pub async fn entry_by_hash(
 ) -> Result<Json<EntryView>, ApiError> {
     let h = Hash::from_hex(&hash).map_err(|e| ApiError::bad_request("bad-hash", format!("hash: {e}")))?;
     let store = s.store.clone();
-    let e = blocking(move || Ok(store.entry_by_hash(&h)?))
+    // A ledger entry, or an equivocator's entry this node holds as evidence for a citation.
+    let e = blocking(move || Ok(store.entry_by_hash(&h)?.or(store.evidence_entry(&h)?)))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no entry {h}")))?;
     Ok(Json(EntryView { hash: h, kind: e.entry.body.kind(), entry: e }))

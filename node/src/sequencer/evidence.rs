@@ -112,3 +112,77 @@ impl Sequencer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::super::peers::tests::ingest_outcome;
+    use super::super::{Input, Output, Sequencer};
+    use super::IngestOutcome;
+    use linli_protocol::testkit::{cid, key, ForkedPayment, TestFederation};
+    use linli_protocol::{SignedEntry, State};
+    use std::sync::Arc;
+
+    /// A node of `c` that took the branch of `a` without the payment, and holds `b`'s merchant
+    /// and credit limit; the fork is proven.
+    fn node_on_the_other_branch() -> (tempfile::TempDir, Sequencer, ForkedPayment, linli_protocol::Hash) {
+        let fed = TestFederation::new(&["a", "b", "c"]);
+        let fork = ForkedPayment::new(&fed);
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), &fed.genesis).unwrap();
+        let clock: super::super::Clock = Arc::new(|| u64::MAX / 4);
+        let state = State::new(&fed.genesis);
+        let mut seq = Sequencer::new(cid("c"), fed.genesis.clone(), key("c/signing"), store, state, None, clock);
+        let a = [fork.a_prefix.clone(), vec![fork.other.clone()]].concat();
+        assert_eq!(ingest(&mut seq, a).applied, 4);
+        assert_eq!(ingest(&mut seq, fork.b_entries[..2].to_vec()).applied, 2);
+        assert!(matches!(seq.step(vec![Input::Alert(fork.proof())]).pop(), Some(Output::Alert(true))));
+        (dir, seq, fork, fed.genesis_hash)
+    }
+
+    fn ingest(seq: &mut Sequencer, entries: Vec<SignedEntry>) -> IngestOutcome {
+        ingest_outcome(seq.step(vec![Input::Ingest(entries)]).pop())
+    }
+
+    #[test]
+    fn a_credit_citing_the_other_branch_waits_asks_and_applies_on_evidence() {
+        let (_dir, mut seq, fork, gh) = node_on_the_other_branch();
+        let credit = fork.b_entries[2].clone();
+        let waiting = ingest(&mut seq, vec![credit.clone()]);
+        assert!(waiting.waiting && waiting.rejected.is_none(), "{waiting:?}");
+        assert_eq!(waiting.evidence_wanted, Some(fork.pay.entry_ref(&gh)));
+
+        let taken = ingest(&mut seq, vec![fork.pay.clone()]);
+        assert_eq!((taken.evidence, taken.applied), (1, 0), "{taken:?}");
+        assert_eq!(seq.store().evidence_entry(&fork.pay.hash(&gh)).unwrap(), Some(fork.pay.clone()));
+        // The ledger of `a` here keeps the other branch.
+        assert_eq!(seq.store().entry(&cid("a"), 3).unwrap(), Some(fork.other.clone()));
+
+        let applied = ingest(&mut seq, vec![credit]);
+        assert_eq!(applied.applied, 1, "{applied:?}");
+        let state = seq.state_with_records().unwrap();
+        assert_eq!(state.holding(&cid("b"), &fork.merchant.public(), &cid("a")), 30);
+        assert_eq!(state.conservation_violation(), None);
+        crate::node::full_check(seq.store(), &seq.genesis, &state).unwrap();
+    }
+
+    #[test]
+    fn an_entry_past_the_fork_nobody_cites_is_not_taken() {
+        let (_dir, mut seq, fork, gh) = node_on_the_other_branch();
+        let unasked = ingest(&mut seq, vec![fork.pay.clone()]);
+        assert_eq!(unasked.evidence, 0, "{unasked:?}");
+        assert_eq!(seq.store().evidence_entry(&fork.pay.hash(&gh)).unwrap(), None);
+    }
+
+    #[test]
+    fn evidence_with_a_bad_signature_is_refused() {
+        let (_dir, mut seq, fork, gh) = node_on_the_other_branch();
+        ingest(&mut seq, vec![fork.b_entries[2].clone()]);
+        // The same entry (same hash), signed by another key.
+        let forged = SignedEntry::sign(fork.pay.entry.clone(), &key("b/signing"), &gh);
+        let refused = ingest(&mut seq, vec![forged]);
+        assert_eq!(refused.evidence, 0);
+        assert!(refused.rejected.as_deref().is_some_and(|r| r.contains("evidence")), "{refused:?}");
+        assert_eq!(seq.store().evidence_entry(&fork.pay.hash(&gh)).unwrap(), None);
+    }
+}

@@ -3,11 +3,13 @@
 
 use crate::body::*;
 use crate::primitives::Hash;
+use crate::replay::{replay, replay_with_evidence, Evidence, ReplayError};
 use crate::rules::RuleTable;
 use crate::state::{LedgerState, Rejection};
 use crate::testkit::{cid, key, TestFederation};
 use crate::verify::{verify_entry, VerifiedEntry};
-use crate::SignedEntry;
+use crate::{CommunityId, SignedEntry};
+use std::collections::BTreeMap;
 
 /// a (resident r1 with 100 points) and b (merchant m, 10,000 fen of credit for a); a then
 /// signs two entries at one seq: `kept` (applied here) and `other`, a payment of 30 points to m.
@@ -16,13 +18,23 @@ struct Fork {
     m: crate::Keypair,
     conflict_at: u64,
     other: SignedEntry,
+    /// Every entry applied, per ledger (the branch with `kept` for a).
+    ledgers: BTreeMap<CommunityId, Vec<SignedEntry>>,
+}
+
+/// Append and record.
+fn add(f: &mut TestFederation, ledgers: &mut BTreeMap<CommunityId, Vec<SignedEntry>>, c: &str, body: Body) -> EntryRef {
+    let v = f.append(c, body).unwrap();
+    ledgers.entry(cid(c)).or_default().push(v.signed().clone());
+    v.signed().entry_ref(&f.genesis_hash)
 }
 
 fn fork() -> Fork {
     let mut f = TestFederation::new(&["a", "b"]);
-    f.append("a", Body::SetRules(RuleTable::default_table(1))).unwrap();
+    let mut ledgers = BTreeMap::new();
+    add(&mut f, &mut ledgers, "a", Body::SetRules(RuleTable::default_table(1)));
     let r1 = key("r1");
-    f.enroll("a", &r1).unwrap();
+    add(&mut f, &mut ledgers, "a", Body::Enroll(Enroll { resident: r1.public(), profile_hash: Hash([7; 32]) }));
     let award = Award {
         resident: r1.public(),
         activity: "mediation".into(),
@@ -33,18 +45,19 @@ fn fork() -> Fork {
         rules_version: 1,
         request_id: 1,
     };
-    f.append("a", Body::Award(award)).unwrap();
+    add(&mut f, &mut ledgers, "a", Body::Award(award));
     let m = key("m");
     let register = RegisterMerchant { merchant: m.public(), name: "Tea".into(), category: "food".into() };
-    f.append("b", Body::RegisterMerchant(register)).unwrap();
-    let limit = f.append("b", Body::SetExposureLimit(ExposureLimit { issuer: cid("a"), limit_fen: 10_000 })).unwrap();
-    let limit = limit.signed().entry_ref(&f.genesis_hash);
+    add(&mut f, &mut ledgers, "b", Body::RegisterMerchant(register));
+    let limit = ExposureLimit { issuer: cid("a"), limit_fen: 10_000 };
+    let limit = add(&mut f, &mut ledgers, "b", Body::SetExposureLimit(limit));
     let payment = f.sign(f.payment(&r1, &m, "b", 30, 300, 1), &r1);
     let other = f.entry("a", Body::Pay(PayEntry { payment, exposure_limit: Some(limit) }));
     let conflict_at = other.entry.seq;
-    f.append("a", Body::Enroll(Enroll { resident: key("r2").public(), profile_hash: Hash([2; 32]) })).unwrap();
+    let kept = Body::Enroll(Enroll { resident: key("r2").public(), profile_hash: Hash([2; 32]) });
+    add(&mut f, &mut ledgers, "a", kept);
     f.state.mark_faulty(&cid("a"), conflict_at);
-    Fork { f, m, conflict_at, other }
+    Fork { f, m, conflict_at, other, ledgers }
 }
 
 fn verified(f: &TestFederation, e: SignedEntry, signer: &str) -> VerifiedEntry {
@@ -63,7 +76,7 @@ fn refusal(f: &TestFederation, v: &VerifiedEntry, conflict_at: u64) -> Rejection
 
 #[test]
 fn a_credit_citing_the_other_branch_balances_on_evidence() {
-    let Fork { mut f, m, conflict_at, other } = fork();
+    let Fork { mut f, m, conflict_at, other, .. } = fork();
     let source = other.entry_ref(&f.genesis_hash);
     let credit = Body::Credit(Credit { source: source.clone(), merchant: m.public(), issuer: cid("a"), points: 30 });
     // Without the evidence the credit waits.
@@ -154,4 +167,23 @@ fn the_key_in_force_follows_rotations() {
     assert_eq!(ledger.key_in_force_at(6), Some(k1));
     assert_eq!(ledger.key_in_force_at(10), Some(k1));
     assert_eq!(ledger.key_in_force_at(11), None);
+}
+
+#[test]
+fn a_replay_takes_the_stored_evidence() {
+    let Fork { mut f, m, conflict_at, other, mut ledgers } = fork();
+    let v = verified(&f, other.clone(), "a/signing");
+    f.state.commit(f.state.check_evidence(&v, conflict_at).unwrap());
+    let source = other.entry_ref(&f.genesis_hash);
+    add(&mut f, &mut ledgers, "b", Body::Credit(Credit { source, merchant: m.public(), issuer: cid("a"), points: 30 }));
+
+    // Without the evidence the credit cites an entry no ledger holds.
+    assert!(matches!(replay(&f.genesis, ledgers.clone(), None), Err(ReplayError::Unresolved { .. })));
+    let evidence = Evidence {
+        conflicts: [(cid("a"), conflict_at)].into_iter().collect(),
+        entries: [(v.hash(), other)].into_iter().collect(),
+    };
+    let mut replayed = replay_with_evidence(&f.genesis, ledgers, &evidence, None).unwrap();
+    replayed.mark_faulty(&cid("a"), conflict_at);
+    assert_eq!(replayed, f.state);
 }

@@ -1,0 +1,161 @@
+//! An honest ledger cites an equivocator's entry past its fork, on the branch only one node
+//! took: the other nodes fetch that entry by hash from a peer, check it as evidence, and take the
+//! honest ledger whole (real nodes, real libp2p sockets on 127.0.0.1).
+#![allow(clippy::unwrap_used)]
+
+use linli_node::network::messages::GossipMessage;
+use linli_node::network::Control;
+use linli_protocol::body::{Award, Body, Enroll, EntryRef, PayEntry, Payment, Signed};
+use linli_protocol::rules::RuleTable;
+use linli_protocol::testkit::{key, ChainWriter};
+use linli_protocol::{CommunityId, Hash, SignedEntry};
+use linli_tests::{GossipPeer, Rig};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Wait until `check` holds for member `i`'s status.
+async fn wait_status(rig: &Rig, i: usize, what: &str, check: impl Fn(&Value) -> bool) {
+    let start = Instant::now();
+    loop {
+        let st = rig.get(i, "/v1/status").await;
+        if check(&st) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(40), "node {i}: {what} never happened: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ledger<'a>(st: &'a Value, c: &str) -> &'a Value {
+    st["ledgers"].as_array().unwrap().iter().find(|l| l["community"] == c).unwrap()
+}
+
+fn size(st: &Value, c: &str) -> u64 {
+    ledger(st, c)["size"].as_u64().unwrap()
+}
+
+async fn publish(rig: &Rig, i: usize, entries: &[SignedEntry]) -> tokio::task::JoinHandle<()> {
+    let mut peer = GossipPeer::connect(rig, i, "entries").await;
+    for e in entries {
+        peer.publish_when_ready(GossipMessage::Entry(Box::new(e.clone())).to_bytes()).await;
+    }
+    tokio::spawn(async move { peer.drive(Duration::from_secs(60)).await })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credit_citing_the_other_branch_is_checked_on_evidence() {
+    let mut rig = Rig::new(4);
+    for i in 0..3 {
+        rig.start(i).await; // c3, the equivocator, runs no honest node
+    }
+    // c0: a merchant, and 1,000 fen of credit for c3's points.
+    let m = key("evidence/merchant");
+    let body = json!({"merchant": m.public(), "name": "Tea", "category": "food"});
+    let (s, v) = rig.post(0, "/v1/operator/merchants", body).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = rig.post(0, "/v1/operator/exposure-limits", json!({"issuer": "c3", "limit_fen": 1000})).await;
+    assert_eq!(s, 200, "{v}");
+    let limit: EntryRef = EntryRef {
+        community: CommunityId::new("c0").unwrap(),
+        seq: v["seq"].as_u64().unwrap(),
+        hash: Hash::from_hex(v["hash"].as_str().unwrap()).unwrap(),
+    };
+    for i in 0..3 {
+        wait_status(&rig, i, "c0's two entries arrive", |st| size(st, "c0") == 2).await;
+    }
+
+    // c3's common prefix: rules, a resident with 100 points. Then the fork at seq 3.
+    let r = key("evidence/resident");
+    let gh = rig.genesis_hash;
+    let mut chain = ChainWriter {
+        community: CommunityId::new("c3").unwrap(),
+        key: key("c3/signing"),
+        genesis_hash: gh,
+        seq: 0,
+        head: Hash::ZERO,
+        time_ms: now_ms(),
+    };
+    let award = Award {
+        resident: r.public(),
+        activity: "mediation".into(),
+        minutes: 600,
+        rating: 5,
+        bonuses: vec![],
+        points: 100,
+        rules_version: 1,
+        request_id: 1,
+    };
+    let prefix = vec![
+        chain.next(Body::SetRules(RuleTable::default_table(1))),
+        chain.next(Body::Enroll(Enroll { resident: r.public(), profile_hash: Hash::ZERO })),
+        chain.next(Body::Award(award)),
+    ];
+    let mut other = ChainWriter { key: key("c3/signing"), community: chain.community.clone(), ..chain };
+    let payment = Payment {
+        payer: r.public(),
+        merchant: m.public(),
+        merchant_community: CommunityId::new("c0").unwrap(),
+        points: 30,
+        price_fen: 300,
+        nonce: 1,
+        expiry_ms: now_ms() + 3_600_000,
+        genesis: gh,
+    };
+    let pay = chain.next(Body::Pay(PayEntry { payment: Signed::sign(payment, &r, &gh), exposure_limit: Some(limit) }));
+    let enroll =
+        other.next(Body::Enroll(Enroll { resident: key("evidence/other").public(), profile_hash: Hash::ZERO }));
+    assert_eq!((pay.entry.seq, enroll.entry.seq), (3, 3));
+
+    // Cut c0's node off; it alone takes the branch with the payment and credits its merchant.
+    let net = |i: usize| rig.members[i].node.as_ref().unwrap().network.clone().unwrap();
+    for b in [1, 2] {
+        net(0).control(Control::Block(net(b).peer_id)).await;
+        net(b).control(Control::Block(net(0).peer_id)).await;
+    }
+    let left = publish(&rig, 0, &[prefix.clone(), vec![pay.clone()]].concat()).await;
+    wait_status(&rig, 0, "the credit of the payment", |st| size(st, "c0") == 3 && size(st, "c3") == 4).await;
+    // The other two take the other branch.
+    let right = publish(&rig, 2, &[prefix, vec![enroll.clone()]].concat()).await;
+    for i in [1, 2] {
+        wait_status(&rig, i, "the other branch", |st| size(st, "c3") == 4).await;
+    }
+
+    // Heal: the fork is proven everywhere, and c0's ledger, credit included, reaches 1 and 2,
+    // which hold the payment only as evidence.
+    for b in [1, 2] {
+        net(0).control(Control::Unblock(net(b).peer_id)).await;
+        net(b).control(Control::Unblock(net(0).peer_id)).await;
+    }
+    let head0 = ledger(&rig.get(0, "/v1/status").await, "c0")["head"].clone();
+    for i in 0..3 {
+        wait_status(&rig, i, "the fork proven and c0's ledger whole", |st| {
+            ledger(st, "c3")["faulty"] == true && size(st, "c0") == 3 && ledger(st, "c0")["head"] == head0
+        })
+        .await;
+    }
+    for i in 0..3 {
+        let account = rig.account(i, "c0", &m.public().to_string()).await;
+        let held = account["holdings"].as_array().unwrap().iter().find(|h| h["issuer"] == "c3").map(|h| &h["points"]);
+        assert_eq!(held, Some(&json!(30)), "node {i}: {account}");
+    }
+    left.abort();
+    right.abort();
+
+    // Node 2's store: the payment is evidence, and a replay from genesis with it agrees.
+    rig.stop(2).await;
+    let config = linli_node::config::Config::load(&rig.members[2].config_path).unwrap();
+    let store = linli_node::store::Store::open(&config.data_dir, &rig.genesis).unwrap();
+    assert!(store.evidence_entry(&pay.hash(&gh)).unwrap().is_some(), "node 2 holds no evidence");
+    let c3_at_fork = store.entry(&CommunityId::new("c3").unwrap(), 3).unwrap().map(|e| e.hash(&gh));
+    assert_eq!(c3_at_fork, Some(enroll.hash(&gh)), "node 2 should hold the other branch");
+    let state = store.load_state(&rig.genesis).unwrap();
+    linli_node::node::full_check(&store, &rig.genesis, &state).unwrap();
+    drop(store);
+    for i in 0..2 {
+        rig.stop(i).await;
+    }
+}
