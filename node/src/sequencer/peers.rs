@@ -383,6 +383,26 @@ pub(super) mod tests {
         ingest_outcome(seq.step(vec![Input::Ingest(entries)]).pop())
     }
 
+    /// A peer's refusals are counted by rule with `origin="peer"` (what `/metrics` serves).
+    #[test]
+    fn refusals_of_peer_entries_are_counted_as_peer_refusals() {
+        let (_dir, mut seq, entries) = setup(2);
+        let gh = TestFederation::new(&["a", "b"]).genesis_hash;
+        let forged = SignedEntry::sign(entries[0].entry.clone(), &key("b/signing"), &gh);
+        let refused = ingest(&mut seq, vec![forged]);
+        assert!(refused.rejected.is_some(), "{refused:?}");
+        let mut wrong_prev = entries[1].entry.clone();
+        wrong_prev.seq = 0;
+        let refused = ingest(&mut seq, vec![SignedEntry::sign(wrong_prev, &key("a/signing"), &gh)]);
+        assert!(refused.rejected.is_some(), "{refused:?}");
+        let text = seq.metrics.encode().unwrap();
+        for rule in ["signature", "prev-hash"] {
+            let line = format!("linli_validation_failures_total{{rule=\"{rule}\",origin=\"peer\"}} 1");
+            assert!(text.contains(&line), "no `{line}` in:\n{text}");
+        }
+        assert!(!text.contains("origin=\"local\"} 1"), "{text}");
+    }
+
     #[test]
     fn records_are_dropped_after_each_group_and_read_back_when_an_entry_needs_them() {
         use linli_protocol::body::Award;
