@@ -67,6 +67,7 @@ struct Inner {
     appended: Counter,
     received: Family<CommunityLabels, Counter>,
     rejected: Family<RuleLabels, Counter>,
+    evidence: Family<CommunityLabels, Counter>,
     peers: Gauge,
     gossip_latency: Histogram,
     sync_latency: HistogramFamily<KindLabels>,
@@ -104,6 +105,12 @@ impl Metrics {
             "Entries refused by a ledger rule (the Rejection::rule() name), by origin (local submission or peer)",
             rejected.clone(),
         );
+        let evidence = Family::<CommunityLabels, Counter>::default();
+        registry.register(
+            "evidence_taken",
+            "Entries of a proven equivocator, past its first conflict, taken as evidence for an honest ledger's citation",
+            evidence.clone(),
+        );
         let peers = Gauge::default();
         registry.register("connected_peers", "libp2p peers currently connected", peers.clone());
         let gossip_latency = latency_histogram();
@@ -133,8 +140,18 @@ impl Metrics {
             "RocksDB property rocksdb.estimate-num-keys per column family",
             keys.clone(),
         );
-        let inner =
-            Inner { registry, appended, received, rejected, peers, gossip_latency, sync_latency, sst_bytes, keys };
+        let inner = Inner {
+            registry,
+            appended,
+            received,
+            rejected,
+            evidence,
+            peers,
+            gossip_latency,
+            sync_latency,
+            sst_bytes,
+            keys,
+        };
         Metrics { inner: Arc::new(inner) }
     }
 
@@ -151,6 +168,11 @@ impl Metrics {
     /// An entry was refused by `rule`.
     pub fn rejected(&self, rule: &'static str, origin: Origin) {
         self.inner.rejected.get_or_create(&RuleLabels { rule, origin: origin.as_str() }).inc();
+    }
+
+    /// An entry of the equivocator `community` was taken as evidence.
+    pub fn evidence_taken(&self, community: &str) {
+        self.inner.evidence.get_or_create(&CommunityLabels { community: community.to_string() }).inc();
     }
 
     /// The number of connected peers changed.

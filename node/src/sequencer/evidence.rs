@@ -104,6 +104,7 @@ impl Sequencer {
                 let hash = v.hash();
                 batch.evidence.push((v.into_signed(), hash));
                 outcome.evidence += 1;
+                self.metrics.evidence_taken(community.as_str());
             }
             Err(err) => {
                 self.metrics.rejected(err.rejection.rule(), Origin::Peer);
@@ -157,6 +158,9 @@ mod tests {
         assert_eq!(seq.store().evidence_entry(&fork.pay.hash(&gh)).unwrap(), Some(fork.pay.clone()));
         // The ledger of `a` here keeps the other branch.
         assert_eq!(seq.store().entry(&cid("a"), 3).unwrap(), Some(fork.other.clone()));
+
+        let metrics = seq.metrics.encode().unwrap();
+        assert!(metrics.contains("linli_evidence_taken_total{community=\"a\"} 1"), "{metrics}");
 
         let applied = ingest(&mut seq, vec![credit]);
         assert_eq!(applied.applied, 1, "{applied:?}");
