@@ -27,6 +27,8 @@ pub enum NodeError {
     WrongKey { community: CommunityId, expected: String, actual: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("upgrading the store: {0}")]
+    Upgrade(#[from] crate::repair::RepairError),
     #[error("store disagrees with a replay from genesis: {0}")]
     Replay(#[from] ReplayError),
     #[error("store state differs from a replay of its log (first difference: {0})")]
@@ -141,8 +143,16 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
     })?;
     std::fs::create_dir_all(&config.data_dir)?;
     let (store, state) = {
-        let (dir, g) = (config.data_dir.clone(), genesis.clone());
+        let (dir, g, community) = (config.data_dir.clone(), genesis.clone(), config.community.clone());
         tokio::task::spawn_blocking(move || -> Result<(Store, State), NodeError> {
+            if let Some((from, report)) = crate::repair::upgrade(&dir, &g, &community)? {
+                tracing::warn!(
+                    from,
+                    to = crate::store::SCHEMA_VERSION,
+                    entries = report.entries_kept,
+                    "store upgraded: the derived state was rebuilt from the ledgers"
+                );
+            }
             let store = Store::open(&dir, &g)?;
             if check {
                 let full = store.load_state(&g)?;

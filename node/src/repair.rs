@@ -10,11 +10,12 @@
 //! the node refuses to sign from a damaged ledger, and the operator restores it (peers hold
 //! signed copies: `linli export` / a copy of a peer's data directory).
 
-use crate::store::Store;
+use crate::store::{Store, StoreError, OLDEST_UPGRADABLE_SCHEMA, SCHEMA_VERSION};
 use linli_protocol::replay::{replay_with_evidence, ReplayError};
 use linli_protocol::verify::{verify_run, SignerKeys};
 use linli_protocol::{CommunityId, Genesis, SignedEntry};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// What a repair did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +59,29 @@ fn readable_prefix(
         return (out, size, Some(problem));
     }
     (out, size, None)
+}
+
+/// Bring a store of an older schema version to [`SCHEMA_VERSION`] (node stopped, at start):
+/// the logged parts (entries, leaves, checkpoints, alerts) are kept; everything derived from
+/// them — the state, the per-entry records, the Merkle subtree roots — is rebuilt by a
+/// [`repair`] (which also verifies every ledger), then the new version is recorded. `None`
+/// when the store is already current (or new).
+pub fn upgrade(path: &Path, genesis: &Genesis, own: &CommunityId) -> Result<Option<(u32, RepairReport)>, RepairError> {
+    let (store, found) = Store::open_any_version(path, genesis)?;
+    if found == SCHEMA_VERSION {
+        return Ok(None);
+    }
+    if !(OLDEST_UPGRADABLE_SCHEMA..SCHEMA_VERSION).contains(&found) {
+        return Err(StoreError::Schema { expected: SCHEMA_VERSION, actual: found }.into());
+    }
+    tracing::warn!(
+        from = found,
+        to = SCHEMA_VERSION,
+        "upgrading the store: rebuilding the derived state from the ledgers"
+    );
+    let report = repair(&store, genesis, own)?;
+    store.set_schema_version(SCHEMA_VERSION)?;
+    Ok(Some((found, report)))
 }
 
 /// Check every ledger, cut damaged peer ledgers back and rebuild the state (node stopped).
@@ -135,4 +159,61 @@ pub fn repair(store: &Store, genesis: &Genesis, own: &CommunityId) -> Result<Rep
         store.rebuild_subtrees(&info.id)?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::store::{Batch, Column};
+    use linli_protocol::body::{Body, Enroll};
+    use linli_protocol::testkit::{cid, key, TestFederation};
+    use linli_protocol::Hash;
+
+    /// A stopped node's store of `b` holding 5 entries of `a`, written at schema `version`,
+    /// with a state row the current code cannot decode (as an older layout's would be).
+    fn old_store(dir: &Path, version: u32) -> TestFederation {
+        let mut fed = TestFederation::new(&["a", "b"]);
+        let store = Store::open(dir, &fed.genesis).unwrap();
+        let mut batch = Batch::default();
+        for i in 0..5 {
+            let body = Body::Enroll(Enroll { resident: key(&format!("r{i}")).public(), profile_hash: Hash::ZERO });
+            let v = fed.append("a", body).unwrap();
+            batch.entries.push((v.signed().clone(), v.hash()));
+        }
+        store.commit(&batch).unwrap();
+        store.truncate_and_rebuild(&[], &fed.state).unwrap();
+        let totals = linli_protocol::encoding::encode(&linli_protocol::StateKey::Totals(cid("a")));
+        store.put_raw(Column::State, &totals, &[1, 2, 3]).unwrap();
+        store.set_schema_version(version).unwrap();
+        fed
+    }
+
+    #[test]
+    fn an_older_store_is_upgraded_by_rebuilding_what_is_derived() {
+        let dir = tempfile::tempdir().unwrap();
+        let fed = old_store(dir.path(), SCHEMA_VERSION - 1);
+        let refused = Store::open(dir.path(), &fed.genesis);
+        assert!(matches!(refused, Err(StoreError::Schema { actual, .. }) if actual == SCHEMA_VERSION - 1));
+
+        let (from, report) = upgrade(dir.path(), &fed.genesis, &cid("b")).unwrap().unwrap();
+        assert_eq!((from, report.entries_kept, report.cut.len()), (SCHEMA_VERSION - 1, 5, 0));
+        let store = Store::open(dir.path(), &fed.genesis).unwrap();
+        let state = store.load_state(&fed.genesis).unwrap();
+        assert_eq!(state, fed.state);
+        crate::node::full_check(&store, &fed.genesis, &state).unwrap();
+        drop(store);
+        // Current now: nothing more to do.
+        assert!(upgrade(dir.path(), &fed.genesis, &cid("b")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_newer_or_too_old_store_is_refused() {
+        for version in [SCHEMA_VERSION + 1, OLDEST_UPGRADABLE_SCHEMA - 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let fed = old_store(dir.path(), version);
+            let err = upgrade(dir.path(), &fed.genesis, &cid("b")).unwrap_err();
+            assert!(matches!(err, RepairError::Store(StoreError::Schema { actual, .. }) if actual == version), "{err}");
+        }
+    }
 }

@@ -29,6 +29,9 @@ use std::sync::Arc;
 /// 5: per-entry records are kept in their own column ([`Column::Records`]). 6: evidence
 /// ([`Column::Evidence`]) and an issuer's `evidence_points` total.
 pub const SCHEMA_VERSION: u32 = 6;
+/// The oldest layout a node upgrades at start ([`crate::repair::upgrade`]): from it on, the
+/// entries, leaves, checkpoints and alerts are stored as now, and everything else is derived.
+pub const OLDEST_UPGRADABLE_SCHEMA: u32 = 3;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +96,7 @@ impl Column {
 pub enum StoreError {
     #[error("RocksDB: {0}")]
     Rocks(#[from] rocksdb::Error),
-    #[error("store schema version is {actual}, this node needs {expected}")]
+    #[error("store schema version is {actual}, this node needs {expected} (`linli-node run` upgrades a store of version 3 or later when it starts)")]
     Schema { expected: u32, actual: u32 },
     #[error("store belongs to federation {actual}, the genesis file is {expected}")]
     Genesis { expected: Hash, actual: Hash },
@@ -183,6 +186,45 @@ impl Store {
         let store = Store { db: Arc::new(db) };
         store.check_meta(genesis, true)?;
         Ok(store)
+    }
+
+    /// Open a store of any schema version (checking only the federation), with the version it
+    /// has: for [`crate::repair::upgrade`]. A new directory is initialised at [`SCHEMA_VERSION`].
+    pub fn open_any_version(path: &Path, genesis: &Genesis) -> Result<(Self, u32), StoreError> {
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cfs = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), column_options(*c, &cache)));
+        let db = DB::open_cf_descriptors(&options(), path, cfs)?;
+        let store = Store { db: Arc::new(db) };
+        match store.check_meta(genesis, true) {
+            Ok(()) => Ok((store, SCHEMA_VERSION)),
+            Err(StoreError::Schema { actual, .. }) => {
+                // The genesis must still match.
+                let meta = store.cf(Column::Meta)?;
+                let g = store.db.get_cf(meta, b"genesis_hash")?.unwrap_or_default();
+                let found =
+                    Hash(g.as_slice().try_into().map_err(|_| StoreError::CorruptRecord("genesis_hash".into()))?);
+                if found != genesis.hash() {
+                    return Err(StoreError::Genesis { expected: genesis.hash(), actual: found });
+                }
+                Ok((store, actual))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Record `version` as the store's layout (synced).
+    pub fn set_schema_version(&self, version: u32) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(Column::Meta)?, b"schema_version", version.to_be_bytes());
+        self.write(b)
+    }
+
+    /// Write one raw row (tests: a row in an older layout, a corrupt value).
+    #[cfg(test)]
+    pub(crate) fn put_raw(&self, column: Column, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(column)?, key, value);
+        self.write(b)
     }
 
     /// Open read-only (an auditor's copy, or a stopped node's directory).
