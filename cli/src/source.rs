@@ -210,12 +210,9 @@ impl Source {
         let c = &reference.community;
         match self {
             Source::Db { store, .. } => {
-                let proofs = store.alerts().map_err(|e| anyhow!("{e}"))?;
-                let Some(conflict) = proofs.iter().filter(|p| p.community() == c).map(|p| p.position()).min() else {
-                    return Ok(None);
-                };
-                let entry = store.evidence_entry(&reference.hash).map_err(|e| anyhow!("{e}"))?;
-                Ok(entry.map(|e| (e, conflict)))
+                let mut evidence = store.evidence().map_err(|e| anyhow!("{e}"))?;
+                let conflict = evidence.conflicts.get(c).copied();
+                Ok(evidence.entries.remove(&reference.hash).zip(conflict))
             }
             Source::Http { http, status } => {
                 let Some(conflict) = status.alerts.iter().filter(|a| &a.community == c).map(|a| a.position).min()

@@ -59,7 +59,7 @@ pub fn full_check(store: &Store, genesis: &Genesis, stored: &State) -> Result<()
     for c in &genesis.communities {
         ledgers.insert(c.id.clone(), store.all_entries(&c.id)?);
     }
-    let evidence = store.evidence(stored)?;
+    let evidence = store.evidence()?;
     let mut replayed = replay_with_evidence(genesis, ledgers, &evidence, None)?;
     // Quarantine flags come from equivocation proofs, not from the log.
     for (id, l) in &stored.ledgers {
@@ -145,7 +145,8 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
     let (store, state) = {
         let (dir, g, community) = (config.data_dir.clone(), genesis.clone(), config.community.clone());
         tokio::task::spawn_blocking(move || -> Result<(Store, State), NodeError> {
-            if let Some((from, report)) = crate::repair::upgrade(&dir, &g, &community)? {
+            let (store, upgraded) = crate::repair::open_upgrading(&dir, &g, &community)?;
+            if let Some((from, report)) = upgraded {
                 tracing::warn!(
                     from,
                     to = crate::store::SCHEMA_VERSION,
@@ -153,7 +154,6 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
                     "store upgraded: the derived state was rebuilt from the ledgers"
                 );
             }
-            let store = Store::open(&dir, &g)?;
             if check {
                 let full = store.load_state(&g)?;
                 store.check_heads(&g, &full)?;

@@ -61,15 +61,20 @@ fn readable_prefix(
     (out, size, None)
 }
 
-/// Bring a store of an older schema version to [`SCHEMA_VERSION`] (node stopped, at start):
-/// the logged parts (entries, leaves, checkpoints, alerts) are kept; everything derived from
-/// them — the state, the per-entry records, the Merkle subtree roots — is rebuilt by a
-/// [`repair`] (which also verifies every ledger), then the new version is recorded. `None`
-/// when the store is already current (or new).
-pub fn upgrade(path: &Path, genesis: &Genesis, own: &CommunityId) -> Result<Option<(u32, RepairReport)>, RepairError> {
+/// Open the store at `path`, first bringing one of an older schema version to
+/// [`SCHEMA_VERSION`] (node stopped, at start): the logged parts (entries, leaves,
+/// checkpoints, alerts) are kept; everything derived from them — the state, the per-entry
+/// records, the Merkle subtree roots — is rebuilt by a [`repair`] (which also verifies every
+/// ledger), then the new version is recorded. Also returns, when it upgraded, the version it
+/// found and the repair's report.
+pub fn open_upgrading(
+    path: &Path,
+    genesis: &Genesis,
+    own: &CommunityId,
+) -> Result<(Store, Option<(u32, RepairReport)>), RepairError> {
     let (store, found) = Store::open_any_version(path, genesis)?;
     if found == SCHEMA_VERSION {
-        return Ok(None);
+        return Ok((store, None));
     }
     if !(OLDEST_UPGRADABLE_SCHEMA..SCHEMA_VERSION).contains(&found) {
         return Err(StoreError::Schema { expected: SCHEMA_VERSION, actual: found }.into());
@@ -81,7 +86,7 @@ pub fn upgrade(path: &Path, genesis: &Genesis, own: &CommunityId) -> Result<Opti
     );
     let report = repair(&store, genesis, own)?;
     store.set_schema_version(SCHEMA_VERSION)?;
-    Ok(Some((found, report)))
+    Ok((store, Some((found, report))))
 }
 
 /// Check every ledger, cut damaged peer ledgers back and rebuild the state (node stopped).
@@ -106,14 +111,10 @@ pub fn repair(store: &Store, genesis: &Genesis, own: &CommunityId) -> Result<Rep
     }
     // Evidence for citations of equivocators' other branches (unreadable evidence is dropped:
     // the citing ledgers are then cut back, and peers serve both again).
-    let mut evidence = store.evidence(&linli_protocol::State::default()).unwrap_or_else(|e| {
+    let evidence = store.evidence().unwrap_or_else(|e| {
         tracing::warn!(error = %e, "evidence unreadable; dropped");
         Default::default()
     });
-    for proof in store.alerts()? {
-        let at = evidence.conflicts.entry(proof.community().clone()).or_insert(proof.position());
-        *at = (*at).min(proof.position());
-    }
     // Replay; an entry the state machine refuses (or whose citation was cut) cuts its ledger.
     let state = loop {
         match replay_with_evidence(genesis, ledgers.clone(), &evidence, None) {
@@ -196,15 +197,17 @@ mod tests {
         let refused = Store::open(dir.path(), &fed.genesis);
         assert!(matches!(refused, Err(StoreError::Schema { actual, .. }) if actual == SCHEMA_VERSION - 1));
 
-        let (from, report) = upgrade(dir.path(), &fed.genesis, &cid("b")).unwrap().unwrap();
+        let (store, upgraded) = open_upgrading(dir.path(), &fed.genesis, &cid("b")).unwrap();
+        let (from, report) = upgraded.unwrap();
         assert_eq!((from, report.entries_kept, report.cut.len()), (SCHEMA_VERSION - 1, 5, 0));
+        drop(store);
         let store = Store::open(dir.path(), &fed.genesis).unwrap();
         let state = store.load_state(&fed.genesis).unwrap();
         assert_eq!(state, fed.state);
         crate::node::full_check(&store, &fed.genesis, &state).unwrap();
         drop(store);
         // Current now: nothing more to do.
-        assert!(upgrade(dir.path(), &fed.genesis, &cid("b")).unwrap().is_none());
+        assert!(open_upgrading(dir.path(), &fed.genesis, &cid("b")).unwrap().1.is_none());
     }
 
     #[test]
@@ -212,7 +215,9 @@ mod tests {
         for version in [SCHEMA_VERSION + 1, OLDEST_UPGRADABLE_SCHEMA - 1] {
             let dir = tempfile::tempdir().unwrap();
             let fed = old_store(dir.path(), version);
-            let err = upgrade(dir.path(), &fed.genesis, &cid("b")).unwrap_err();
+            let Err(err) = open_upgrading(dir.path(), &fed.genesis, &cid("b")) else {
+                panic!("a store of schema {version} was opened")
+            };
             assert!(matches!(err, RepairError::Store(StoreError::Schema { actual, .. }) if actual == version), "{err}");
         }
     }

@@ -212,25 +212,8 @@ pub struct ForkedPayment {
 
 impl ForkedPayment {
     pub fn new(fed: &TestFederation) -> Self {
-        use crate::body::{Award, Credit, ExposureLimit, PayEntry, RegisterMerchant};
-        let resident = key("fork/resident");
+        use crate::body::{Credit, ExposureLimit, RegisterMerchant};
         let merchant = key("fork/merchant");
-        let mut a = fed.chain("a");
-        let award = Award {
-            resident: resident.public(),
-            activity: "mediation".into(),
-            minutes: 600,
-            rating: 5,
-            bonuses: vec![],
-            points: 100,
-            rules_version: 1,
-            request_id: 1,
-        };
-        let a_prefix = vec![
-            a.next(Body::SetRules(crate::rules::RuleTable::default_table(1))),
-            a.next(Body::Enroll(Enroll { resident: resident.public(), profile_hash: Hash::ZERO })),
-            a.next(Body::Award(award)),
-        ];
         let mut b = fed.chain("b");
         let register = RegisterMerchant { merchant: merchant.public(), name: "Tea".into(), category: "food".into() };
         let mut b_entries = vec![
@@ -238,14 +221,7 @@ impl ForkedPayment {
             b.next(Body::SetExposureLimit(ExposureLimit { issuer: cid("a"), limit_fen: 10_000 })),
         ];
         let limit = b_entries[1].entry_ref(&fed.genesis_hash);
-        let mut payment = fed.payment(&resident, &merchant, "b", 30, 300, 1);
-        payment.expiry_ms = a.time_ms + 3_600_000;
-        let payment = fed.sign(payment, &resident);
-        let mut other_branch =
-            ChainWriter { key: a.key.clone(), community: a.community.clone(), genesis_hash: a.genesis_hash, ..a };
-        let pay = a.next(Body::Pay(PayEntry { payment, exposure_limit: Some(limit) }));
-        let other =
-            other_branch.next(Body::Enroll(Enroll { resident: key("fork/other").public(), profile_hash: Hash::ZERO }));
+        let (a_prefix, pay, other) = fork_with_payment(fed, "a", "b", &merchant, limit);
         let source = pay.entry_ref(&fed.genesis_hash);
         b_entries.push(b.next(Body::Credit(Credit {
             source,
@@ -260,4 +236,50 @@ impl ForkedPayment {
     pub fn proof(&self) -> crate::checkpoint::EquivocationProof {
         crate::checkpoint::EquivocationProof::Entries(Box::new(self.other.clone()), Box::new(self.pay.clone()))
     }
+}
+
+/// `issuer`'s ledger from seq 0, chained from `fed`'s time: its rules, a resident with 100
+/// points, then two entries at seq 3 — a payment of 30 points (300 fen) to `merchant` of
+/// `merchant_community` citing that community's exposure limit `limit`, and an enrolment.
+/// Returns (the common prefix, the payment, the enrolment).
+pub fn fork_with_payment(
+    fed: &TestFederation,
+    issuer: &str,
+    merchant_community: &str,
+    merchant: &Keypair,
+    limit: crate::body::EntryRef,
+) -> (Vec<SignedEntry>, SignedEntry, SignedEntry) {
+    use crate::body::{Award, PayEntry};
+    let resident = key(&format!("fork/{issuer}/resident"));
+    let mut chain = fed.chain(issuer);
+    let award = Award {
+        resident: resident.public(),
+        activity: "mediation".into(),
+        minutes: 600,
+        rating: 5,
+        bonuses: vec![],
+        points: 100,
+        rules_version: 1,
+        request_id: 1,
+    };
+    let prefix = vec![
+        chain.next(Body::SetRules(crate::rules::RuleTable::default_table(1))),
+        chain.next(Body::Enroll(Enroll { resident: resident.public(), profile_hash: Hash::ZERO })),
+        chain.next(Body::Award(award)),
+    ];
+    let mut payment = fed.payment(&resident, merchant, merchant_community, 30, 300, 1);
+    payment.expiry_ms = chain.time_ms + 3_600_000;
+    let payment = fed.sign(payment, &resident);
+    let mut other_branch = ChainWriter {
+        key: chain.key.clone(),
+        community: chain.community.clone(),
+        genesis_hash: chain.genesis_hash,
+        ..chain
+    };
+    let pay = chain.next(Body::Pay(PayEntry { payment, exposure_limit: Some(limit) }));
+    let other = other_branch.next(Body::Enroll(Enroll {
+        resident: key(&format!("fork/{issuer}/other")).public(),
+        profile_hash: Hash::ZERO,
+    }));
+    (prefix, pay, other)
 }

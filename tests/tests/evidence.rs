@@ -5,9 +5,8 @@
 
 use linli_node::network::messages::GossipMessage;
 use linli_node::network::Control;
-use linli_protocol::body::{Award, Body, Enroll, EntryRef, PayEntry, Payment, Signed};
-use linli_protocol::rules::RuleTable;
-use linli_protocol::testkit::{key, ChainWriter};
+use linli_protocol::body::EntryRef;
+use linli_protocol::testkit::{fork_with_payment, key, TestFederation};
 use linli_protocol::{CommunityId, Hash, SignedEntry};
 use linli_tests::{GossipPeer, Rig};
 use serde_json::{json, Value};
@@ -68,46 +67,12 @@ async fn a_credit_citing_the_other_branch_is_checked_on_evidence() {
         wait_status(&rig, i, "c0's two entries arrive", |st| size(st, "c0") == 2).await;
     }
 
-    // c3's common prefix: rules, a resident with 100 points. Then the fork at seq 3.
-    let r = key("evidence/resident");
+    // c3's common prefix (rules, a resident with 100 points), then the fork at seq 3: a payment
+    // at c0's merchant, or an enrolment.
     let gh = rig.genesis_hash;
-    let mut chain = ChainWriter {
-        community: CommunityId::new("c3").unwrap(),
-        key: key("c3/signing"),
-        genesis_hash: gh,
-        seq: 0,
-        head: Hash::ZERO,
-        time_ms: now_ms(),
-    };
-    let award = Award {
-        resident: r.public(),
-        activity: "mediation".into(),
-        minutes: 600,
-        rating: 5,
-        bonuses: vec![],
-        points: 100,
-        rules_version: 1,
-        request_id: 1,
-    };
-    let prefix = vec![
-        chain.next(Body::SetRules(RuleTable::default_table(1))),
-        chain.next(Body::Enroll(Enroll { resident: r.public(), profile_hash: Hash::ZERO })),
-        chain.next(Body::Award(award)),
-    ];
-    let mut other = ChainWriter { key: key("c3/signing"), community: chain.community.clone(), ..chain };
-    let payment = Payment {
-        payer: r.public(),
-        merchant: m.public(),
-        merchant_community: CommunityId::new("c0").unwrap(),
-        points: 30,
-        price_fen: 300,
-        nonce: 1,
-        expiry_ms: now_ms() + 3_600_000,
-        genesis: gh,
-    };
-    let pay = chain.next(Body::Pay(PayEntry { payment: Signed::sign(payment, &r, &gh), exposure_limit: Some(limit) }));
-    let enroll =
-        other.next(Body::Enroll(Enroll { resident: key("evidence/other").public(), profile_hash: Hash::ZERO }));
+    let mut c3 = TestFederation::with_genesis(rig.genesis.clone());
+    c3.time_ms = now_ms();
+    let (prefix, pay, enroll) = fork_with_payment(&c3, "c3", "c0", &m, limit);
     assert_eq!((pay.entry.seq, enroll.entry.seq), (3, 3));
 
     // Cut c0's node off; it alone takes the branch with the payment and credits its merchant.

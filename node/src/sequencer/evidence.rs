@@ -67,16 +67,26 @@ impl Sequencer {
         }
         let conflict_at = ledger.faulty_from;
         let gh = self.genesis_hash;
-        let (evidence, rest): (Vec<_>, Vec<_>) =
-            run.into_iter().partition(|e| e.entry.seq >= conflict_at && self.wanted.refs.contains(&e.entry_ref(&gh)));
-        for e in evidence {
-            self.admit_evidence(e, conflict_at, batch, outcome);
+        let mut rest = Vec::with_capacity(run.len());
+        for e in run {
+            let wanted =
+                (e.entry.seq >= conflict_at).then(|| e.entry_ref(&gh)).filter(|r| self.wanted.refs.contains(r));
+            match wanted {
+                Some(reference) => self.admit_evidence(e, reference, conflict_at, batch, outcome),
+                None => rest.push(e),
+            }
         }
         rest
     }
 
-    fn admit_evidence(&mut self, e: SignedEntry, conflict_at: u64, batch: &mut Batch, outcome: &mut IngestOutcome) {
-        let reference = e.entry_ref(&self.genesis_hash);
+    fn admit_evidence(
+        &mut self,
+        e: SignedEntry,
+        reference: EntryRef,
+        conflict_at: u64,
+        batch: &mut Batch,
+        outcome: &mut IngestOutcome,
+    ) {
         self.wanted.refs.remove(&reference);
         let community = reference.community.clone();
         let Some(key) = self.state.ledgers.get(&community).and_then(|l| l.key_in_force_at(conflict_at)) else {

@@ -78,19 +78,19 @@ impl Store {
         }
     }
 
-    /// Every entry held as evidence, by hash, with the first proven conflict of each faulty
-    /// community in `state`: what a replay needs besides the ledgers.
-    pub fn evidence(&self, state: &linli_protocol::State) -> Result<Evidence, StoreError> {
+    /// Every entry held as evidence, by hash, with the first proven conflict of each community
+    /// the stored equivocation proofs name (the lowest position, as quarantine takes it): what
+    /// a replay needs besides the ledgers.
+    pub fn evidence(&self) -> Result<Evidence, StoreError> {
         let mut out = Evidence::default();
         for item in self.db.iterator_cf(self.cf(Column::Evidence)?, IteratorMode::Start) {
             let (k, v) = item?;
             let hash: [u8; 32] = k.as_ref().try_into().map_err(|_| StoreError::CorruptRecord("evidence key".into()))?;
             out.entries.insert(Hash(hash), super::decode_entry(&v)?);
         }
-        for (id, l) in &state.ledgers {
-            if l.faulty {
-                out.conflicts.insert(id.clone(), l.faulty_from);
-            }
+        for proof in self.alerts()? {
+            let at = out.conflicts.entry(proof.community().clone()).or_insert(proof.position());
+            *at = (*at).min(proof.position());
         }
         Ok(out)
     }

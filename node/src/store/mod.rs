@@ -29,7 +29,7 @@ use std::sync::Arc;
 /// 5: per-entry records are kept in their own column ([`Column::Records`]). 6: evidence
 /// ([`Column::Evidence`]) and an issuer's `evidence_points` total.
 pub const SCHEMA_VERSION: u32 = 6;
-/// The oldest layout a node upgrades at start ([`crate::repair::upgrade`]): from it on, the
+/// The oldest layout a node upgrades at start ([`crate::repair::open_upgrading`]): from it on, the
 /// entries, leaves, checkpoints and alerts are stored as now, and everything else is derived.
 pub const OLDEST_UPGRADABLE_SCHEMA: u32 = 3;
 
@@ -180,21 +180,23 @@ fn column_options(c: Column, cache: &rocksdb::Cache) -> Options {
 impl Store {
     /// Open (creating if needed) the store at `path` for the federation of `genesis`.
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
-        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-        let cfs = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), column_options(*c, &cache)));
-        let db = DB::open_cf_descriptors(&options(), path, cfs)?;
-        let store = Store { db: Arc::new(db) };
+        let store = Self::open_unchecked(path)?;
         store.check_meta(genesis, true)?;
         Ok(store)
     }
 
-    /// Open a store of any schema version (checking only the federation), with the version it
-    /// has: for [`crate::repair::upgrade`]. A new directory is initialised at [`SCHEMA_VERSION`].
-    pub fn open_any_version(path: &Path, genesis: &Genesis) -> Result<(Self, u32), StoreError> {
+    /// Open (creating if needed) for writing, before the metadata is checked.
+    fn open_unchecked(path: &Path) -> Result<Self, StoreError> {
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let cfs = Column::ALL.iter().map(|c| ColumnFamilyDescriptor::new(c.name(), column_options(*c, &cache)));
         let db = DB::open_cf_descriptors(&options(), path, cfs)?;
-        let store = Store { db: Arc::new(db) };
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    /// Open a store of any schema version (checking only the federation), with the version it
+    /// has: for [`crate::repair::open_upgrading`]. A new directory is initialised at [`SCHEMA_VERSION`].
+    pub fn open_any_version(path: &Path, genesis: &Genesis) -> Result<(Self, u32), StoreError> {
+        let store = Self::open_unchecked(path)?;
         match store.check_meta(genesis, true) {
             Ok(()) => Ok((store, SCHEMA_VERSION)),
             Err(StoreError::Schema { actual, .. }) => {

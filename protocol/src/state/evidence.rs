@@ -103,28 +103,13 @@ fn evidence(state: &State, v: &VerifiedEntry, conflict_at: u64) -> Result<Vec<Ch
                 .ok_or_else(|| Rejection::UnknownCommunity { community: community.clone() })?;
             totals.in_flight = add("in flight", totals.in_flight, p.points)?;
             totals.evidence_points = add("evidence points", totals.evidence_points, p.points)?;
-            let record = PayRecord {
-                at,
-                payer: p.payer,
-                merchant: p.merchant,
-                merchant_community: p.merchant_community.clone(),
-                points: p.points,
-                price_fen: p.price_fen,
-                credited_by: None,
-            };
-            return Ok(vec![Change::Pay(hash, record), Change::Totals(community.clone(), totals)]);
+            return Ok(vec![
+                Change::Pay(hash, PayRecord::uncredited(at, p)),
+                Change::Totals(community.clone(), totals),
+            ]);
         }
         Body::TimeSpend(d) if !state.draws.contains_key(&hash) => {
-            let d = &d.payload;
-            Change::Draw(
-                hash,
-                DrawRecord {
-                    at,
-                    serving_community: d.serving_community.clone(),
-                    minutes: d.minutes,
-                    fulfilled_by: None,
-                },
-            )
+            Change::Draw(hash, DrawRecord::unfulfilled(at, &d.payload))
         }
         Body::SetExposureLimit(l) if !state.limits.contains_key(&hash) => {
             Change::Limit(hash, LimitRecord { at, issuer: l.issuer.clone(), limit_fen: l.limit_fen })

@@ -124,6 +124,21 @@ pub struct PayRecord {
     pub credited_by: Option<EntryRef>,
 }
 
+impl PayRecord {
+    /// The `Pay` entry at `at` carrying payment `p`, not credited yet.
+    pub fn uncredited(at: EntryRef, p: &crate::body::Payment) -> Self {
+        PayRecord {
+            at,
+            payer: p.payer,
+            merchant: p.merchant,
+            merchant_community: p.merchant_community.clone(),
+            points: p.points,
+            price_fen: p.price_fen,
+            credited_by: None,
+        }
+    }
+}
+
 /// A `TimeSpend` entry as its fulfilment needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrawRecord {
@@ -131,6 +146,13 @@ pub struct DrawRecord {
     pub serving_community: CommunityId,
     pub minutes: u64,
     pub fulfilled_by: Option<EntryRef>,
+}
+
+impl DrawRecord {
+    /// The `TimeSpend` entry at `at` carrying draw `d`, not fulfilled yet.
+    pub fn unfulfilled(at: EntryRef, d: &crate::body::TimeDraw) -> Self {
+        DrawRecord { at, serving_community: d.serving_community.clone(), minutes: d.minutes, fulfilled_by: None }
+    }
 }
 
 /// A `SetExposureLimit` entry.

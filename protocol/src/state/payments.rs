@@ -53,16 +53,7 @@ pub(super) fn pay(cx: &mut Cx, b: &PayEntry) -> Result<(), Rejection> {
     t.resident_points = sub("resident points total", t.resident_points, p.points)?;
     t.in_flight = add("in flight", t.in_flight, p.points)?;
     cx.changes.push(Change::Account(here, p.payer, payer));
-    let record = PayRecord {
-        at: cx.here.clone(),
-        payer: p.payer,
-        merchant: p.merchant,
-        merchant_community: p.merchant_community.clone(),
-        points: p.points,
-        price_fen: p.price_fen,
-        credited_by: None,
-    };
-    cx.changes.push(Change::Pay(cx.here.hash, record));
+    cx.changes.push(Change::Pay(cx.here.hash, PayRecord::uncredited(cx.here.clone(), p)));
     Ok(())
 }
 

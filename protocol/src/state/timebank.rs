@@ -42,13 +42,7 @@ pub(super) fn time_spend(cx: &mut Cx, s: &Signed<TimeDraw>) -> Result<(), Reject
     totals.minutes_spent = add("minutes spent", totals.minutes_spent, d.minutes)?;
     totals.minutes_held = sub("minutes held", totals.minutes_held, d.minutes)?;
     cx.changes.push(Change::Account(here, d.resident, resident));
-    let record = DrawRecord {
-        at: cx.here.clone(),
-        serving_community: d.serving_community.clone(),
-        minutes: d.minutes,
-        fulfilled_by: None,
-    };
-    cx.changes.push(Change::Draw(cx.here.hash, record));
+    cx.changes.push(Change::Draw(cx.here.hash, DrawRecord::unfulfilled(cx.here.clone(), d)));
     Ok(())
 }
 

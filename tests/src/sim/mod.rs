@@ -351,7 +351,7 @@ impl Sim {
             .nodes
             .iter()
             .filter_map(|n| n.core.as_ref())
-            .filter_map(|c| c.store().evidence(c.state()).ok())
+            .filter_map(|c| c.store().evidence().ok())
             .map(|e| e.entries.len() as u64)
             .sum();
         self.report.accepted = self.work.accepted;
