@@ -10,11 +10,11 @@
 //! and the two entries, both signed by the community key in force there, are printed as an
 //! equivocation proof (as are two signed checkpoints of one size with different roots).
 
+use crate::fail::{Finding, Reported};
 use crate::keyring::KeyHistory;
 use crate::out;
 use crate::proof::{EquivocationFile, ProofFile};
 use crate::source::{self, Source};
-use crate::Finding;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};
@@ -82,16 +82,18 @@ pub fn run(args: &CompareArgs, json_out: bool) -> Result<()> {
         results.push(compare_ledger(&genesis, &nodes, id)?);
     }
     let disagree: Vec<String> = results.iter().filter(|r| !r.agree).map(|r| r.community.to_string()).collect();
+    let finding = (!disagree.is_empty())
+        .then(|| Finding(format!("the nodes disagree on {} ledger(s): {}", disagree.len(), disagree.join(", "))));
     if json_out {
-        out::json(&serde_json::json!({"agree": disagree.is_empty(), "ledgers": results}))?;
-    } else {
-        print_human(&results)?;
+        let report = serde_json::json!({"agree": disagree.is_empty(), "ledgers": results});
+        return match finding {
+            None => out::json(&report),
+            // `main` prints the report with the error added.
+            Some(f) => Err(Reported { report, finding: f.into() }.into()),
+        };
     }
-    if disagree.is_empty() {
-        Ok(())
-    } else {
-        Err(Finding(format!("the nodes disagree on {} ledger(s): {}", disagree.len(), disagree.join(", "))).into())
-    }
+    print_human(&results)?;
+    finding.map_or(Ok(()), |f| Err(f.into()))
 }
 
 fn print_human(results: &[LedgerComparison]) -> Result<()> {

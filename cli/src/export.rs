@@ -6,9 +6,9 @@
 //! are computed by replaying and verifying the ledgers, never copied from a node's state.
 
 use crate::audit::{self, Options};
+use crate::fail::Located;
 use crate::out::{self, EntryView};
 use crate::source::{self, SourceArgs};
-use crate::Finding;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use linli_protocol::state::Role;
@@ -17,13 +17,15 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Jsonl,
     Csv,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum What {
     Entries,
     Balances,
@@ -36,16 +38,20 @@ pub struct ExportArgs {
     /// Export only this community (repeatable). Default: every community in the genesis.
     #[arg(long, value_name = "C")]
     pub community: Vec<String>,
+    /// JSON lines (one object per row) or CSV (RFC 4180, with a header row).
     #[arg(long, value_enum)]
     pub format: Format,
+    /// The signed entries themselves (re-verifiable with `linli verify --from-export`), or every
+    /// account's balances computed by a verified replay.
     #[arg(long, value_enum)]
     pub what: What,
-    /// Write to FILE instead of stdout.
+    /// Write to FILE instead of stdout, then print a summary (JSON with `--json`: rows, file,
+    /// format, what). Without --out, stdout is the export itself, with or without `--json`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: &ExportArgs) -> Result<()> {
+pub fn run(args: &ExportArgs, json_out: bool) -> Result<()> {
     let (genesis, src) = args.source.open()?;
     let selected: Option<Vec<CommunityId>> = if args.community.is_empty() {
         None
@@ -65,7 +71,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             let opts = Options { communities: selected, progress: args.out.is_some() };
             let report = audit::run(&genesis, &src, &opts, None)?;
             if let Some(f) = report.failure {
-                return Err(Finding(format!("not exporting balances of a ledger that does not verify: {f}")).into());
+                let context = "not exporting balances of a ledger that does not verify".into();
+                return Err(Located { context, failure: f }.into());
             }
             balances(&report.state, &ids, args.format, &mut w)?
         }
@@ -73,7 +80,11 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     w.flush()?;
     drop(w);
     if let Some(path) = &args.out {
-        out::line(&format!("exported {rows} rows to {}", path.display()))?;
+        if json_out {
+            out::json(&serde_json::json!({"rows": rows, "file": path, "format": args.format, "what": args.what}))?;
+        } else {
+            out::line(&format!("exported {rows} rows to {}", path.display()))?;
+        }
     }
     Ok(())
 }

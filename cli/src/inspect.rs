@@ -3,9 +3,9 @@
 //! their cosigners.
 
 use crate::audit::{self, Options};
+use crate::fail::{Finding, Located};
 use crate::out::{self, EntryView, Table};
 use crate::source::{self, SourceArgs};
-use crate::Finding;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use linli_protocol::body::Body;
@@ -39,7 +39,7 @@ pub struct EntriesArgs {
     /// Only entries touching this account (hex public key).
     #[arg(long, value_name = "KEY")]
     pub account: Option<String>,
-    /// First seq.
+    /// First seq (inclusive).
     #[arg(long, value_name = "N")]
     pub from_seq: Option<u64>,
     /// Last seq (inclusive).
@@ -60,10 +60,10 @@ pub struct EntryArgs {
     /// The community whose ledger to read (with --seq).
     #[arg(long, value_name = "C")]
     pub community: Option<String>,
-    /// The entry's seq.
+    /// The entry's seq (with --community).
     #[arg(long, value_name = "N", requires = "community", conflicts_with = "hash")]
     pub seq: Option<u64>,
-    /// Look the entry up by its hash instead.
+    /// Look the entry up by its hash instead (64 hex digits; any ledger the source holds).
     #[arg(long, value_name = "HASH")]
     pub hash: Option<String>,
 }
@@ -72,8 +72,7 @@ pub struct EntryArgs {
 pub struct AccountArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// The account's home community.
-    /// The community whose ledger to read.
+    /// The account's home community (its ledger is replayed, with the ledgers it cites).
     #[arg(long, value_name = "C")]
     pub community: String,
     /// The account's public key (hex).
@@ -247,7 +246,7 @@ fn account(a: &AccountArgs, json_out: bool) -> Result<()> {
     let opts = Options { communities: Some(vec![c.clone()]), progress: !json_out };
     let report = audit::run(&genesis, &src, &opts, Some(&mut hook))?;
     if let Some(f) = report.failure {
-        return Err(Finding(format!("the ledger does not verify, so no balance is shown: {f}")).into());
+        return Err(Located { context: "the ledger does not verify, so no balance is shown".into(), failure: f }.into());
     }
     let final_state = report.state.account(&c, &key).cloned();
     if final_state.is_none() {

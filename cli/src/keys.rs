@@ -19,13 +19,16 @@ pub enum Role {
 pub enum KeysCommand {
     /// Generate a key into a new file (mode 0600; an existing file is never overwritten).
     Generate {
+        /// Whose key: a resident's, a merchant's (till) or a community's (node signing key).
         #[arg(long, value_enum)]
         role: Role,
+        /// The new key file (its directory is created; an existing file is refused).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Show a key file's public key.
+    /// Show a key file's public key (the secret is never printed).
     Show {
+        /// A key file written by `linli keys generate` or `linli-node init` (mode 0600).
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },

@@ -6,7 +6,9 @@
 //!
 //! Human output by default, `--json` for scripts. Exit codes: 0 all good; 1 a finding (a ledger
 //! that does not verify, nodes that disagree, a proof that fails, a transaction the node
-//! refused); 2 any other error (bad arguments, unreadable files, unreachable node).
+//! refused); 2 any other error (bad arguments, unreadable files, unreachable node). Under
+//! `--json` a failed run prints one JSON document with an `error` object on stdout too
+//! (see [`fail`]).
 
 /// mimalloc: the replay allocates and frees many small objects per entry.
 #[global_allocator]
@@ -15,6 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod audit;
 mod compare;
 mod export;
+mod fail;
 mod http;
 mod inspect;
 mod keyring;
@@ -38,7 +41,8 @@ use std::process::ExitCode;
     about = "Inspect, verify and audit Linli ledgers; sign and submit resident transactions"
 )]
 struct Cli {
-    /// Machine-readable JSON on stdout instead of text.
+    /// Machine-readable JSON on stdout instead of text; a failed run prints a JSON document with
+    /// an `error` object (category, message and, for a ledger, community, seq and rule).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -67,17 +71,7 @@ enum Command {
     Submit(submit::SubmitCommand),
 }
 
-/// A finding about a ledger, a node or a proof: the command worked and what it found is wrong.
-#[derive(Debug)]
-pub struct Finding(pub String);
-
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Finding {}
+pub use fail::Finding;
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
@@ -86,7 +80,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(a, cli.json),
         Command::Proof(c) => proof::run(c, cli.json),
         Command::Compare(a) => compare::run(a, cli.json),
-        Command::Export(a) => export::run(a),
+        Command::Export(a) => export::run(a, cli.json),
         Command::Submit(c) => submit::run(c, cli.json),
     }
 }
@@ -95,19 +89,38 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
+/// Print one JSON document on stdout, ignoring a closed pipe (the run is ending anyway).
+fn print_json(doc: &serde_json::Value) {
+    let _ = out::line(&serde_json::to_string_pretty(doc).unwrap_or_default());
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--json` anywhere before a `--`: a parse error is JSON too (help and version are not errors).
+        Err(e) if e.use_stderr() && std::env::args().take_while(|a| a != "--").any(|a| a == "--json") => {
+            eprint!("{}", e.render());
+            let text = e.render().to_string();
+            let message = text.trim_start_matches("error: ").trim_end().to_string();
+            print_json(&fail::ErrorView::usage(message).document(None));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(f) = e.downcast_ref::<Finding>() {
-                eprintln!("FAILED: {f}");
-                ExitCode::from(1)
+            let view = fail::classify(&e);
+            if view.exit_code == 1 {
+                eprintln!("FAILED: {e:#}");
             } else {
                 eprintln!("error: {e:#}");
-                ExitCode::from(2)
             }
+            if cli.json {
+                print_json(&view.document(fail::report(&e)));
+            }
+            ExitCode::from(view.exit_code)
         }
     }
 }

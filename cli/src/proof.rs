@@ -55,12 +55,13 @@ pub struct ConsistencyArgs {
     #[arg(long, value_name = "C")]
     pub community: String,
     /// The older (smaller) tree size.
-    #[arg(long, value_name = "A")]
+    #[arg(long, value_name = "OLD")]
     pub old: u64,
-    /// Default: the newest checkpoint's size.
-    #[arg(long, value_name = "B")]
+    /// The newer (larger) tree size. Default: the newest checkpoint's size (the ledger's size
+    /// when there is no checkpoint).
+    #[arg(long, value_name = "NEW")]
     pub new: Option<u64>,
-    /// Also save the proof to FILE.
+    /// Also save the proof to FILE (for `linli proof check`).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

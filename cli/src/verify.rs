@@ -2,9 +2,9 @@
 //! exit 1 on the first failure, naming community, seq and rule; a summary table at the end.
 
 use crate::audit::{self, Options, Report};
+use crate::fail::{Located, Reported};
 use crate::out::{self, Table};
 use crate::source::{self, Source, SourceArgs};
-use crate::Finding;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
@@ -43,14 +43,15 @@ pub fn run(args: &VerifyArgs, json_out: bool) -> Result<()> {
     };
     let opts = Options { communities, progress: !args.quiet && !json_out };
     let report = audit::run(&genesis, &src, &opts, None)?;
-    if json_out {
-        print_json(&report, &src)?;
-    } else {
-        print_human(&report, &src)?;
-    }
-    match report.failure {
-        Some(f) => Err(Finding(format!("verification failed: {f}")).into()),
-        None => Ok(()),
+    let failure = report.failure.clone().map(|failure| Located { context: "verification failed".into(), failure });
+    match (json_out, failure) {
+        (true, None) => out::json(&json_report(&report, &src)),
+        // `main` prints the report with the error added.
+        (true, Some(f)) => Err(Reported { report: json_report(&report, &src), finding: f.into() }.into()),
+        (false, f) => {
+            print_human(&report, &src)?;
+            f.map_or(Ok(()), |f| Err(f.into()))
+        }
     }
 }
 
@@ -63,8 +64,8 @@ fn rate(report: &Report) -> f64 {
     }
 }
 
-fn print_json(report: &Report, src: &Source) -> Result<()> {
-    out::json(&json!({
+fn json_report(report: &Report, src: &Source) -> serde_json::Value {
+    json!({
         "ok": report.failure.is_none(),
         "source": src.describe(),
         "entries": report.entries,
@@ -74,7 +75,7 @@ fn print_json(report: &Report, src: &Source) -> Result<()> {
         "evidence": report.evidence,
         "ledgers": report.ledgers,
         "failure": report.failure,
-    }))
+    })
 }
 
 fn print_human(report: &Report, src: &Source) -> Result<()> {

@@ -345,3 +345,17 @@ impl Drop for Raw {
         }
     }
 }
+
+/// A private copy of a ledger's data directory (to corrupt, or to read while the original is
+/// left alone).
+pub fn copy_data(ledger: &Ledger) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    copy_dir(&ledger.files.data_dir(), &data);
+    (t, data)
+}
+
+/// Arguments as owned strings (for [`run_async`]).
+pub fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
