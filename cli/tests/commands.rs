@@ -28,9 +28,15 @@ fn keys_generate_and_show() {
     }
     let (code, v, _) = run_json(&["keys", "show", f]);
     assert_eq!((code, v["public_key"].as_str()), (0, Some(public.as_str())));
-    let (code, v, _) =
-        run_json(&["keys", "generate", "--role", "community", "--out", dir.path().join("c.key").to_str().unwrap()]);
-    assert_eq!((code, v["role"].as_str()), (0, Some("community")));
+    // Merchant and community keys: 0600 too, and `keys show` reads them back.
+    for role in ["merchant", "community"] {
+        let path = dir.path().join(format!("{role}/{role}.key"));
+        let (code, v, err) = run_json(&["keys", "generate", "--role", role, "--out", path.to_str().unwrap()]);
+        assert_eq!((code, v["role"].as_str()), (0, Some(role)), "{err}");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "{role}");
+        let (code, shown, _) = run(&["keys", "show", path.to_str().unwrap()]);
+        assert_eq!((code, shown.trim()), (0, v["public_key"].as_str().unwrap()));
+    }
 
     // Never overwrite a secret; refuse a key file others can read; refuse a bad role.
     let (code, _, err) = run(&["keys", "generate", "--role", "merchant", "--out", f]);

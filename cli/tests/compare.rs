@@ -34,7 +34,7 @@ async fn compare_detects_a_fork_between_two_copies() {
 
     let (code, out, err) = run_async(compare_args(false, &a, &b, &g)).await;
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("lianhua: agree"), "{out}");
+    assert!(out.contains("lianhua: agree (sizes 2, 2)") && out.contains("shatou: agree (sizes 0, 0)"), "{out}");
 
     // A grows: B's ledger and checkpoint are a consistent prefix of A's.
     assert_eq!(a.enroll(&key("r3")).await["seq"], 2);
@@ -86,9 +86,26 @@ async fn compare_detects_a_fork_between_two_copies() {
     assert_eq!(code, 1, "{err}");
 
     // The human report names the fork.
+    let head = |api: &Api| {
+        let base = api.base.clone();
+        async move {
+            let st: Value = reqwest::get(format!("{base}/v1/status")).await.unwrap().json().await.unwrap();
+            st["ledgers"][0]["head"].as_str().unwrap().to_string()
+        }
+    };
+    let (a_head, b_head) = (head(&a).await, head(&b).await);
+    assert_ne!(a_head, b_head);
     let (code, out, _) = run_async(compare_args(false, &a, &b, &g)).await;
     assert_eq!(code, 1);
     assert!(out.contains("lianhua: DISAGREE") && out.contains("fork at seq 2"), "{out}");
+    // A row per node (URL, size, short head, checkpoint size) and the proof to check.
+    for (api, head) in [(&a, &a_head), (&b, &b_head)] {
+        let row = out.lines().find(|l| l.trim_start().starts_with(&api.base)).unwrap_or_else(|| panic!("{out}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[1..4], ["3", &head[..8], "3"], "{out}");
+    }
+    assert!(out.contains("equivocation proof (check it with `linli proof check"), "{out}");
+    assert!(out.contains("shatou: agree"), "{out}");
     node_a.stop().await;
     node_b.stop().await;
 }
