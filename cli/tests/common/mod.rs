@@ -29,19 +29,54 @@ pub struct NodeFiles {
 impl NodeFiles {
     /// Keys, token, genesis and config of `lianhua` in a federation of [`FEDERATION`].
     pub fn new() -> NodeFiles {
+        NodeFiles::member(testkit::genesis(&FEDERATION), "lianhua", None)
+    }
+
+    /// The files of every member of [`FEDERATION`], networked: a genesis listing each
+    /// member's libp2p address on 127.0.0.1, so the nodes replicate each other's ledgers and
+    /// cosign each other's checkpoints as witnesses.
+    pub fn networked() -> Vec<NodeFiles> {
+        use linli_protocol::genesis::{RawCommunity, RawGenesis};
+        let ports: Vec<u16> = FEDERATION.iter().map(|_| free_port()).collect();
+        let raw = RawGenesis {
+            federation: "cli-tests".into(),
+            fen_per_point: 10,
+            created_ms: 0,
+            communities: FEDERATION
+                .iter()
+                .zip(&ports)
+                .map(|(id, port)| RawCommunity {
+                    id: id.to_string(),
+                    name: format!("{id} street office"),
+                    district: "test".into(),
+                    signing_key: key(&format!("{id}/signing")).public().to_hex(),
+                    recovery_key: key(&format!("{id}/recovery")).public().to_hex(),
+                    p2p_addresses: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+                    http_address: None,
+                })
+                .collect(),
+        };
+        let genesis = Genesis::try_from(raw).unwrap();
+        FEDERATION
+            .iter()
+            .zip(&ports)
+            .map(|(id, port)| NodeFiles::member(genesis.clone(), id, Some(format!("/ip4/127.0.0.1/tcp/{port}"))))
+            .collect()
+    }
+
+    fn member(genesis: Genesis, id: &str, p2p_listen: Option<String>) -> NodeFiles {
         let dir = tempfile::tempdir().unwrap();
-        let genesis = testkit::genesis(&FEDERATION);
         std::fs::write(dir.path().join("genesis.toml"), genesis.to_toml()).unwrap();
-        keyfile::write_key(&dir.path().join("keys/signing.key"), &testkit::key("lianhua/signing")).unwrap();
+        keyfile::write_key(&dir.path().join("keys/signing.key"), &testkit::key(&format!("{id}/signing"))).unwrap();
         keyfile::write_secret(&dir.path().join("operator.token"), TOKEN).unwrap();
         let cfg = ConfigFile {
-            community: "lianhua".into(),
+            community: id.into(),
             data_dir: "data".into(),
             genesis_file: "genesis.toml".into(),
             signing_key_file: "keys/signing.key".into(),
             operator_token_file: "operator.token".into(),
             http_listen: "127.0.0.1:0".into(),
-            p2p_listen: None,
+            p2p_listen,
             checkpoint_interval_ms: 3_600_000,
             follow: None,
             mdns: false,
@@ -72,6 +107,22 @@ impl NodeFiles {
     }
     pub fn genesis_arg(&self) -> String {
         self.genesis_path().display().to_string()
+    }
+}
+
+/// A free TCP port on 127.0.0.1 for a node to bind later, from 20000-32767 (below the kernel's
+/// ephemeral range, so outgoing connections cannot take it in between); a per-process counter
+/// keeps parallel tests apart.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = (std::process::id() % 64) * 190;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20000 + ((base + n) % 12700) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }
 
