@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // `--json` anywhere before a `--`: a parse error is JSON too (help and version are not errors).
-        Err(e) if e.use_stderr() && std::env::args().take_while(|a| a != "--").any(|a| a == "--json") => {
+        Err(e) if e.use_stderr() && std::env::args_os().take_while(|a| a != "--").any(|a| a == "--json") => {
             eprint!("{}", e.render());
             let text = e.render().to_string();
             let message = text.trim_start_matches("error: ").trim_end().to_string();
