@@ -113,6 +113,27 @@ pub async fn prepare(f: &Federation, per: usize) -> Result<Plan> {
     })
 }
 
+impl Plan {
+    /// A sale body for till `merchant` (home community `home`): a funded resident of another
+    /// community pays 1 point (price 0.10 yuan).
+    pub fn till_sale(&self, merchant: &PublicKey, home: usize) -> Result<serde_json::Value> {
+        let others: Vec<usize> = (0..self.ids.len()).filter(|i| *i != home).collect();
+        let i = *others.get(pick(others.len())).context("no other community")?;
+        let r = &self.residents[i][pick(self.residents[i].len())];
+        let p = Payment {
+            payer: r.public(),
+            merchant: *merchant,
+            merchant_community: cid(&self.ids[home])?,
+            points: 1,
+            price_fen: 10,
+            nonce: self.next.fetch_add(1, Ordering::Relaxed),
+            expiry_ms: now_ms() + 600_000,
+            genesis: self.genesis,
+        };
+        Ok(json!({"payer_community": self.ids[i], "payment": Signed::sign(p, r, &self.genesis)}))
+    }
+}
+
 fn pick(n: usize) -> usize {
     (rand_core::OsRng.next_u64() % n.max(1) as u64) as usize
 }

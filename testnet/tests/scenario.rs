@@ -140,14 +140,31 @@ fn keep_leaves_the_processes_running_until_stopped() {
     }
 }
 
+/// The value of `key=` in the chaos run's `chaos counts:` line.
+fn count(out: &str, key: &str) -> u64 {
+    let line = out.lines().find(|l| l.starts_with("chaos counts:")).unwrap_or_else(|| panic!("no counts line: {out}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
 #[test]
 fn short_chaos_run_converges_with_every_acknowledged_entry() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let o = testnet(&["chaos", "--duration", "8", "--rate", "10"]);
+    let o = testnet(&["chaos", "--duration", "18", "--rate", "10"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "chaos failed:\n{out}\n{err}");
     eprintln!("{out}");
-    assert!(out.contains("SIGKILL node") || out.contains("SIGSTOP node"), "no fault was injected: {out}");
-    assert!(out.contains("acknowledged entries are on every node"), "{out}");
+    // Links were really cut (both cut nodes lost a peer and kept acknowledging writes) and
+    // healed; nodes and a till were killed and restarted.
+    let cuts = count(&out, "cuts");
+    assert!(cuts >= 1 && out.contains("cut link"), "no link was cut: {out}");
+    assert_eq!(count(&out, "heals"), cuts, "a cut was not healed: {out}");
+    assert_eq!(count(&out, "peer_drops"), cuts, "a cut did not lower both nodes' peer counts: {out}");
+    assert_eq!(count(&out, "cut_writes"), 2 * cuts, "a cut node stopped acknowledging writes: {out}");
+    assert!(count(&out, "kills") >= 1 && out.contains("SIGKILL node"), "no node was killed: {out}");
+    assert!(count(&out, "till_restarts") >= 1, "no till was restarted: {out}");
+    assert!(out.contains("acknowledged entries (and the"), "{out}");
+    assert!(out.contains("every till reconciles"), "{out}");
     assert!(out.contains("Verdict: OK"), "{out}");
 }
