@@ -49,6 +49,18 @@ fn scenario_runs_end_to_end_on_real_processes() {
     // lianhua (default table): 60+100+0+60+80 for the first resident, 100 for the second.
     let lianhua = out.lines().find(|l| l.starts_with("lianhua ")).expect("a lianhua row");
     assert!(lianhua.split_whitespace().nth(1) == Some("400"), "{lianhua}");
+    // xiangmihu (council table, extended): 63+100+0+24+38+10+100 for the first resident, 36
+    // for the second.
+    let xiangmihu = out.lines().find(|l| l.starts_with("xiangmihu ")).expect("a xiangmihu row");
+    assert!(xiangmihu.split_whitespace().nth(1) == Some("371"), "{xiangmihu}");
+    // Every community issues for clean-ups, mediation, elder care and patrols under its own
+    // table: the activity table's rows (the second row of each community) are all positive.
+    let table = out.split("Points issued by activity").nth(1).expect("an activity table");
+    for c in ["lianhua", "xiangmihu", "shatou", "futian"] {
+        let row = table.lines().find(|l| l.starts_with(&format!("{c} "))).expect("an activity row");
+        let cols: Vec<u64> = row.split_whitespace().skip(1).take(4).map(|x| x.parse().unwrap()).collect();
+        assert!(cols.len() == 4 && cols.iter().all(|p| *p > 0), "{c} did not issue for every activity: {row}");
+    }
     assert_eq!(out.matches("every ledger replays from genesis").count(), 4, "{out}");
     assert!(out.contains("linli-node check verified every node's store"), "{out}");
     assert!(out.contains("Verdict: OK"), "{out}");
