@@ -78,6 +78,8 @@ fn short_load_run_reports_throughput_and_latency() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "load failed:\n{out}\n{err}");
     eprintln!("{out}");
+    // stdout is a pipe here: the hidden progress bar is replaced by progress lines.
+    assert!(out.lines().any(|l| l.starts_with("  load: ") && l.contains("acknowledged")), "no progress line: {out}");
     let line = out.lines().find(|l| l.starts_with("Load: ")).expect("a load report");
     assert!(line.contains("p50") && line.contains("p99"), "{line}");
     let acked: u64 = line.split(" acknowledged").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
