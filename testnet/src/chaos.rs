@@ -217,7 +217,7 @@ async fn cut(f: &Federation, a: usize, b: usize, log: &mut ChaosLog, say: &impl 
     log.heals += 1;
     log.slowest_heal = log.slowest_heal.max(healing.elapsed());
     say(format!(
-        "        healed after {:.1} s cut: peers of {} {before_a} -> {low_a} -> {before_a}+, of {} {before_b} -> {low_b} -> {before_b}+ (reconnected in {:.1} s)",
+        "        healed after {:.1} s cut: peers of {} {before_a} -> {low_a} (back to {before_a}), of {} {before_b} -> {low_b} (back to {before_b}) {:.1} s after unblocking",
         started.elapsed().as_secs_f64(),
         f.nodes[a].id,
         f.nodes[b].id,
