@@ -1,7 +1,9 @@
 //! Prometheus metrics of a node, served at `/metrics` in the text exposition format
 //! (`prometheus-client`): entries appended to the own ledger and received from peers, validation
 //! failures by rule (`Rejection::rule()`), connected peers, gossip and sync latency histograms,
-//! and RocksDB sizes per column family (read from the store when scraped).
+//! and RocksDB sizes per column family (read from the store when scraped): SST files on disk,
+//! the estimated live data in them, and the memtables (data written and not yet flushed), so a
+//! node whose data is all still in memtables reports a size above zero.
 //!
 //! [`Metrics`] is cheap to clone (one `Arc`); `node.rs` creates it and hands clones to the
 //! sequencer thread, the network loop and the HTTP API.
@@ -72,6 +74,9 @@ struct Inner {
     gossip_latency: Histogram,
     sync_latency: HistogramFamily<KindLabels>,
     sst_bytes: Family<CfLabels, Gauge>,
+    live_bytes: Family<CfLabels, Gauge>,
+    memtable_bytes: Family<CfLabels, Gauge>,
+    total_bytes: Gauge,
     keys: Family<CfLabels, Gauge>,
 }
 
@@ -134,6 +139,27 @@ impl Metrics {
             Unit::Bytes,
             sst_bytes.clone(),
         );
+        let live_bytes = Family::<CfLabels, Gauge>::default();
+        registry.register_with_unit(
+            "rocksdb_estimate_live_data_size",
+            "RocksDB property rocksdb.estimate-live-data-size per column family (live data in SST files)",
+            Unit::Bytes,
+            live_bytes.clone(),
+        );
+        let memtable_bytes = Family::<CfLabels, Gauge>::default();
+        registry.register_with_unit(
+            "rocksdb_cur_size_all_mem_tables",
+            "RocksDB property rocksdb.cur-size-all-mem-tables per column family (written, not yet flushed)",
+            Unit::Bytes,
+            memtable_bytes.clone(),
+        );
+        let total_bytes = Gauge::default();
+        registry.register_with_unit(
+            "rocksdb_size",
+            "SST files plus memtables of every column family together",
+            Unit::Bytes,
+            total_bytes.clone(),
+        );
         let keys = Family::<CfLabels, Gauge>::default();
         registry.register(
             "rocksdb_estimate_num_keys",
@@ -150,6 +176,9 @@ impl Metrics {
             gossip_latency,
             sync_latency,
             sst_bytes,
+            live_bytes,
+            memtable_bytes,
+            total_bytes,
             keys,
         };
         Metrics { inner: Arc::new(inner) }
@@ -198,12 +227,23 @@ impl Metrics {
     /// Read the RocksDB size properties of every column family (blocking: call off the async
     /// threads).
     pub fn refresh_store(&self, store: &Store) {
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut total = 0u64;
         for (cf, v) in store.cf_property("rocksdb.total-sst-files-size") {
-            self.inner.sst_bytes.get_or_create(&CfLabels { cf }).set(i64::try_from(v).unwrap_or(i64::MAX));
+            self.inner.sst_bytes.get_or_create(&CfLabels { cf }).set(gauge(v));
+            total = total.saturating_add(v);
+        }
+        for (cf, v) in store.cf_property("rocksdb.cur-size-all-mem-tables") {
+            self.inner.memtable_bytes.get_or_create(&CfLabels { cf }).set(gauge(v));
+            total = total.saturating_add(v);
+        }
+        for (cf, v) in store.cf_property("rocksdb.estimate-live-data-size") {
+            self.inner.live_bytes.get_or_create(&CfLabels { cf }).set(gauge(v));
         }
         for (cf, v) in store.cf_property("rocksdb.estimate-num-keys") {
-            self.inner.keys.get_or_create(&CfLabels { cf }).set(i64::try_from(v).unwrap_or(i64::MAX));
+            self.inner.keys.get_or_create(&CfLabels { cf }).set(gauge(v));
         }
+        self.inner.total_bytes.set(gauge(total));
     }
 
     /// The text exposition of every metric.

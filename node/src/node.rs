@@ -252,6 +252,7 @@ pub async fn start(config: &Config, check: bool) -> Result<RunningNode, NodeErro
         signing_key_file: Arc::new(config.signing_key_file.clone()),
         metrics: metrics.clone(),
         disclosure: Arc::default(),
+        network: network.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await

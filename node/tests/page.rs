@@ -57,6 +57,38 @@ fn yuan(fen: u64) -> String {
     format!("¥{}.{:02}", fen / 100, fen % 100)
 }
 
+/// The visible text of the table row whose start tag contains `needle`, each cell followed
+/// by `|`.
+fn row_text(dom: &str, needle: &str) -> String {
+    let at = dom.find(needle).unwrap_or_else(|| panic!("no row with {needle}"));
+    let start = dom[..at].rfind("<tr").unwrap();
+    let end = at + dom[at..].find("</tr>").unwrap();
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in dom[start..end].replace("</td>", "|</td>").chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(ch),
+            _ => {}
+        }
+    }
+    out.replace("&amp;", "&")
+}
+
+/// Group thousands as the page does (`toLocaleString('en-US')`).
+fn grouped(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disclosure_page_renders_the_ledger_in_chromium() {
     let files = node_files(&["lianhua", "shatou"], "lianhua", "127.0.0.1:0");
@@ -185,9 +217,39 @@ async fn disclosure_page_renders_the_ledger_in_chromium() {
     check("awards", awards.len() as u64);
     check("checkpoint-size", cp_size);
     check("peers", 0);
-    // Money is shown as yuan, formatted from integer fen.
+    // Money is shown as yuan, formatted from integer fen; counts as grouped numbers.
     assert_eq!(figure(&dom, "outstanding-fen").1, yuan(outstanding * FEN_PER_POINT));
     assert_eq!(figure(&dom, "settled-fen").1, yuan(settle_fen));
+    for (name, value) in [
+        ("outstanding-points", outstanding),
+        ("points-issued", issued),
+        ("minutes-earned", earned),
+        ("minutes-spent", spent),
+        ("minutes-held", earned - spent),
+    ] {
+        assert_eq!(figure(&dom, name).1, grouped(value), "visible text of {name}");
+    }
+    // Every label is bilingual: Chinese and English side by side.
+    for (zh, en) in [
+        ("未兑付积分", "Points outstanding"),
+        ("积分负债", "Liability (value of outstanding points)"),
+        ("累计发放积分", "Points issued"),
+        ("商户结算金额", "Merchant settlements"),
+        ("时间银行存入", "Time bank: minutes earned"),
+        ("时间银行支取", "Time bank: minutes spent"),
+        ("每日积分发放与兑换", "Points issued and redeemed per day"),
+        ("按活动类型发放积分", "Points issued by activity"),
+        ("时间银行（分钟）", "Time bank minutes per day"),
+        ("本月志愿者排行", "Top volunteers of the month"),
+        ("积分发行社区", "issuing community"),
+        ("现行积分规则", "Rule table in force"),
+        ("新人加倍", "newcomer multiplier"),
+        ("已连接节点", "connected peers"),
+        ("联署社区", "cosigned by"),
+    ] {
+        let (z, e) = (format!(">{zh}<"), format!(">{en}<"));
+        assert!(dom.contains(&z) && dom.contains(&e), "label {zh} / {en} not shown");
+    }
 
     // The per-day chart's bars and the activity chart.
     let sum = |series: &str| -> u64 {
@@ -220,7 +282,35 @@ async fn disclosure_page_renders_the_ledger_in_chromium() {
     let m = tags(&dom, "data-merchant=");
     assert_eq!((m.len(), attr(m[0], "data-fen")), (1, Some(settle_fen.to_string().as_str())));
     assert!(attr(m[0], "data-merchant").unwrap().starts_with("茶馆 Tea house"));
+    // Settlements by issuing community: lianhua's points, one settlement, in yuan.
+    let i = tags(&dom, "data-issuer=");
+    assert_eq!((i.len(), attr(i[0], "data-issuer"), attr(i[0], "data-fen")), (1, Some("lianhua"), Some("200")));
+    assert_eq!(row_text(&dom, "data-issuer=\"lianhua\""), format!("lianhua|1|{settled}|{}|", yuan(settle_fen)));
+    // The rule table in force, row by row, as published.
     assert_eq!(tags(&dom, "data-rule=").len(), rules.activities.len());
+    for a in &rules.activities {
+        let row = row_text(&dom, &format!("data-rule=\"{}\"", a.id));
+        let unit =
+            if a.unit == linli_protocol::rules::Unit::PerHour { "每小时 per hour" } else { "每次 per event" };
+        let bonuses: Vec<String> = a.bonuses.iter().map(|b| format!("{} +{}", b.label, b.points)).collect();
+        let bonuses = if bonuses.is_empty() { "—".to_string() } else { bonuses.join("；") };
+        assert_eq!(row, format!("{}|{unit}|{}|{bonuses}|", a.label, a.base_points), "rule row {}", a.id);
+    }
+    for fact in [
+        format!("最低评分 minimum rating: {} / 5", rules.min_rating),
+        format!("单次上限 cap per award: {}", rules.award_cap),
+        format!(
+            "×{}（前 {} 次 / first {} awards）",
+            rules.newcomer_multiplier, rules.newcomer_awards, rules.newcomer_awards
+        ),
+    ] {
+        let text: String = dom
+            .replace("</span> <span class=\"en\">", " ")
+            .replace("<span class=\"zh\">", "")
+            .replace("</span>", "")
+            .replace("<span>", "");
+        assert!(text.contains(&fact), "rule fact {fact:?} not shown");
+    }
     let ledgers = tags(&dom, "data-ledger=");
     assert_eq!(ledgers.len(), 2);
     assert_eq!(attr(ledgers[0], "data-size"), d["ledger_size"].as_u64().map(|n| n.to_string()).as_deref());

@@ -113,6 +113,27 @@ pub async fn prepare(f: &Federation, per: usize) -> Result<Plan> {
     })
 }
 
+impl Plan {
+    /// A sale body for till `merchant` (home community `home`): a funded resident of another
+    /// community pays 1 point (price 0.10 yuan).
+    pub fn till_sale(&self, merchant: &PublicKey, home: usize) -> Result<serde_json::Value> {
+        let others: Vec<usize> = (0..self.ids.len()).filter(|i| *i != home).collect();
+        let i = *others.get(pick(others.len())).context("no other community")?;
+        let r = &self.residents[i][pick(self.residents[i].len())];
+        let p = Payment {
+            payer: r.public(),
+            merchant: *merchant,
+            merchant_community: cid(&self.ids[home])?,
+            points: 1,
+            price_fen: 10,
+            nonce: self.next.fetch_add(1, Ordering::Relaxed),
+            expiry_ms: now_ms() + 600_000,
+            genesis: self.genesis,
+        };
+        Ok(json!({"payer_community": self.ids[i], "payment": Signed::sign(p, r, &self.genesis)}))
+    }
+}
+
 fn pick(n: usize) -> usize {
     (rand_core::OsRng.next_u64() % n.max(1) as u64) as usize
 }
@@ -155,11 +176,29 @@ pub async fn run(plan: Arc<Plan>, rate: u64, duration: Duration, pb: Option<Prog
     let start = Instant::now();
     let total = (rate as f64 * duration.as_secs_f64()) as u64;
     let mut tasks = tokio::task::JoinSet::new();
+    // Without a terminal the bar is hidden: print a progress line every few seconds instead.
+    let every = Duration::from_secs(5).min(duration / 3).max(Duration::from_secs(1));
+    let mut last_line = Instant::now();
     for k in 0..total {
         let at = start + Duration::from_secs_f64(k as f64 / rate.max(1) as f64);
         tokio::time::sleep_until(at.into()).await;
         if let Some(pb) = &pb {
             pb.set_position(start.elapsed().as_secs());
+            if pb.is_hidden() && last_line.elapsed() >= every {
+                last_line = Instant::now();
+                if let Ok(o) = out.lock() {
+                    println!(
+                        "  load: {:>4.1} s of {} s, {} sent: {} acknowledged, {} refused, {} errors, {} unanswered",
+                        start.elapsed().as_secs_f64(),
+                        duration.as_secs(),
+                        k,
+                        o.ok,
+                        o.refused,
+                        o.errors,
+                        o.unanswered
+                    );
+                }
+            }
         }
         let Ok(permit) = gate.clone().try_acquire_owned() else {
             out.lock().map(|mut o| o.unanswered += 1).ok();

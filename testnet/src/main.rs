@@ -1,7 +1,8 @@
 //! `linli-testnet`: starts a Linli federation on 127.0.0.1 — community nodes and merchant
 //! light nodes as separate `linli-node` processes with generated keys, a generated genesis and
 //! fresh data directories — and drives it over HTTP: the community-practice `scenario`
-//! (default), sustained `load`, or `chaos` (SIGKILL/SIGSTOP of node processes under load).
+//! (default), sustained `load`, or `chaos` (link cuts, SIGKILL/SIGSTOP of nodes and tills, under
+//! load).
 //! Exits non-zero on any failure; child processes never outlive it unless `--keep`.
 
 mod chaos;
@@ -60,7 +61,8 @@ enum Mode {
         #[arg(long, default_value_t = 8)]
         residents: usize,
     },
-    /// Load while node processes are SIGKILLed and restarted or frozen (SIGSTOP) and thawed.
+    /// Load while links between nodes are cut and healed, nodes and tills are SIGKILLed and
+    /// restarted, and nodes are frozen (SIGSTOP) and thawed.
     Chaos {
         #[arg(long, default_value_t = 30)]
         duration: u64,
@@ -150,19 +152,42 @@ async fn main_mode(args: Args) -> Result<()> {
             let mut f = start(&args).await?;
             let plan = Arc::new(load::prepare(&f, 6).await?);
             let d = Duration::from_secs(*duration);
-            let loader = tokio::spawn(load::run(plan, *rate, d, None));
+            let loader = tokio::spawn(load::run(plan.clone(), *rate, d, None));
             let pb = ProgressBar::new_spinner().with_message(format!("chaos for {duration} s under load at {rate}/s"));
             pb.enable_steady_tick(Duration::from_millis(120));
-            let log = chaos::run(&mut f, d, |s| pb.suspend(|| println!("  {s}"))).await?;
+            let log = chaos::run(&mut f, &plan, d, |s| pb.suspend(|| println!("  {s}"))).await?;
             let out = loader.await?;
             pb.finish_and_clear();
-            println!("Chaos: {} SIGKILL+restart, {} SIGSTOP/SIGCONT partitions", log.kills, log.freezes);
+            println!(
+                "Chaos: {} link cuts (both directions, while load ran) and {} heals; {} SIGKILL+restart ({} times two nodes at once); {} SIGSTOP/SIGCONT freezes; {} till SIGKILL+restart",
+                log.cuts, log.heals, log.kills, log.doubles, log.freezes, log.till_restarts
+            );
+            if log.cuts > 0 {
+                let drops: Vec<String> = log.drops.iter().map(|(id, b, l)| format!("{id} {b}->{l}")).collect();
+                println!(
+                    "  during the cuts both nodes' peer counts fell in {} of {} ({}); the cut nodes acknowledged {} writes while cut; the slowest heal reconnected in {:.1} s",
+                    log.peer_drops,
+                    log.cuts,
+                    drops.join(", "),
+                    log.cut_writes.len(),
+                    log.slowest_heal.as_secs_f64()
+                );
+            }
+            println!("{}", log.counts());
             println!("Load during chaos: {}", out.report(*rate));
             let took = f.converge(Duration::from_secs(180), false).await?;
             println!("every node converged {:.1} s after the chaos ended", took.as_secs_f64());
             let ledgers = summary::fetch_ledgers(&f, 0).await?;
             load::check_acked(&out.acked, &ledgers)?;
-            println!("all {} acknowledged entries are on every node", out.acked.len());
+            load::check_acked(&log.cut_writes, &ledgers)?;
+            println!(
+                "all {} acknowledged entries (and the {} written during cuts) are on every node",
+                out.acked.len(),
+                log.cut_writes.len()
+            );
+            let tills = chaos::reconcile_tills(&f, &log).await?;
+            let receipts: Vec<String> = tills.iter().map(|(r, c)| format!("{c}/{r}")).collect();
+            println!("every till reconciles: receipts credited on the home ledger {}", receipts.join(", "));
             finish(f, summary::figures(&ledgers), args.keep).await
         }
     }

@@ -9,6 +9,7 @@ use crate::summary::{Expected, Figures};
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::ProgressBar;
 use linli_protocol::body::{Redemption, Signed, TimeDraw, TimeService};
+use linli_protocol::rules::{ActivityRule, BonusRule, RuleTable, Unit};
 use linli_protocol::{CommunityId, Hash, Keypair};
 use rand_core::RngCore;
 use serde_json::{json, Value};
@@ -33,11 +34,59 @@ pub fn council(i: usize) -> bool {
     i % 2 == 1
 }
 
-/// Publish each community's rule table, as printed by `linli-node default-rules [--council]`.
+/// The council communities' own table: `linli-node default-rules --council` (council
+/// meetings, volunteering, skill sharing) extended with their own prices for clean-ups,
+/// mediation, elder care and patrols, and a newcomer's first 2 awards tripled.
+pub fn council_rules(mut t: RuleTable) -> RuleTable {
+    let bonus = |id: &str, label: &str, points| BonusRule { id: id.into(), label: label.into(), points };
+    let act = |id: &str, label: &str, unit, base_points, bonuses| ActivityRule {
+        id: id.into(),
+        label: label.into(),
+        unit,
+        base_points,
+        bonuses,
+    };
+    t.activities.extend([
+        act(
+            "cleanup",
+            "环境整治 neighbourhood clean-up",
+            Unit::PerHour,
+            8,
+            vec![bonus("bad-weather", "雨雪天气 rain or snow", 5)],
+        ),
+        act(
+            "mediation",
+            "邻里调解 neighbour mediation",
+            Unit::PerEvent,
+            40,
+            vec![bonus("complex", "多方纠纷 multi-party dispute", 20)],
+        ),
+        act("elder-care", "助老服务 elder care", Unit::PerHour, 12, vec![]),
+        act(
+            "patrol",
+            "平安巡逻 safety patrol",
+            Unit::PerHour,
+            6,
+            vec![bonus("major-hazard", "发现重大隐患 major hazard found", 20)],
+        ),
+    ]);
+    t.newcomer_awards = 2;
+    t.newcomer_multiplier = 3;
+    t
+}
+
+/// Publish each community's rule table: the default table as `linli-node default-rules`
+/// prints it, or the council table extended by [`council_rules`].
 pub async fn publish_rules(f: &Federation) -> Result<()> {
     for i in 0..f.nodes.len() {
-        let args: &[&str] = if council(i) { &["default-rules", "--council"] } else { &["default-rules"] };
-        let table: Value = serde_json::from_str(&run(&f.bins.node, args).await?)?;
+        let table: Value = if council(i) {
+            let base: RuleTable = serde_json::from_str(&run(&f.bins.node, &["default-rules", "--council"]).await?)?;
+            let t = council_rules(base);
+            t.validate().map_err(|e| anyhow::anyhow!("council table: {e}"))?;
+            serde_json::to_value(t)?
+        } else {
+            serde_json::from_str(&run(&f.bins.node, &["default-rules"]).await?)?
+        };
         f.op(i, "/v1/operator/rules", table).await?;
     }
     Ok(())
@@ -82,7 +131,7 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
 
     publish_rules(f).await?;
     say(format!(
-        "rules published: default table in {}, council table in {}",
+        "rules published: default table in {}, council table (with its own clean-up, mediation, elder-care and patrol prices) in {}",
         ids.iter().step_by(2).cloned().collect::<Vec<_>>().join(", "),
         ids.iter().skip(1).step_by(2).cloned().collect::<Vec<_>>().join(", ")
     ));
@@ -109,26 +158,38 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
             id
         };
         let r0 = &people[i][0];
+        // (resident, (activity, minutes, rating, bonuses), points the table gives).
+        type Award<'a> = (&'a Keypair, (&'a str, u64, u8, &'a [&'a str]), u64);
+        let mut plan: Vec<Award> = Vec::new();
         if !council(i) {
             // Default table, newcomer (first 3 counted awards doubled), min rating 3.
-            e.issued += award(f, i, r0, ("cleanup", 90, 5, &["bad-weather"]), next(), 60).await?; // (20+10)x2
-            e.issued += award(f, i, r0, ("mediation", 60, 5, &[]), next(), 100).await?; // 50x2
-            e.issued += award(f, i, r0, ("patrol", 60, 2, &[]), next(), 0).await?; // rating too low
-            e.issued += award(f, i, r0, ("elder-care", 60, 5, &[]), next(), 60).await?; // 30x2, third counted
-            e.issued += award(f, i, r0, ("patrol", 120, 4, &["major-hazard"]), next(), 80).await?; // 50+30
-                                                                                                   // Other newcomers: (30+20)x2.
+            plan.push((r0, ("cleanup", 90, 5, &["bad-weather"]), 60)); // (20+10)x2
+            plan.push((r0, ("mediation", 60, 5, &[]), 100)); // 50x2
+            plan.push((r0, ("patrol", 60, 2, &[]), 0)); // rating too low
+            plan.push((r0, ("elder-care", 60, 5, &[]), 60)); // 30x2, third counted
+            plan.push((r0, ("patrol", 120, 4, &["major-hazard"]), 80)); // 50+30
             for r in &people[i][1..] {
-                e.issued += award(f, i, r, ("elder-care", 60, 4, &["continuous-3m"]), next(), 100).await?;
+                plan.push((r, ("elder-care", 60, 4, &["continuous-3m"]), 100)); // newcomer (30+20)x2
             }
         } else {
-            // Council table: 5 per full hour volunteering, 10 per meeting, min rating 2, cap 100.
-            e.issued += award(f, i, r0, ("volunteering", 180, 4, &[]), next(), 15).await?;
-            e.issued += award(f, i, r0, ("council", 60, 3, &[]), next(), 10).await?;
-            e.issued += award(f, i, r0, ("skill-sharing", 45, 1, &[]), next(), 0).await?; // rating too low
-            e.issued += award(f, i, r0, ("volunteering", 1440, 5, &[]), next(), 100).await?; // 24 h: 120, capped
+            // Council table (council_rules): clean-up 8/hour, mediation 40, elder care 12/hour,
+            // patrol 6/hour, council 10 a meeting, volunteering 5/hour; a newcomer's first 2
+            // awards tripled; min rating 2; cap 100.
+            plan.push((r0, ("cleanup", 120, 4, &["bad-weather"]), 63)); // (8x2+5)x3
+            plan.push((r0, ("mediation", 60, 5, &[]), 100)); // 40x3 = 120, capped at 100
+            plan.push((r0, ("patrol", 90, 1, &[]), 0)); // rating too low
+            plan.push((r0, ("elder-care", 150, 4, &[]), 24)); // 12x2 (full hours), no longer new
+            plan.push((r0, ("patrol", 180, 3, &["major-hazard"]), 38)); // 6x3+20
+            plan.push((r0, ("council", 60, 3, &[]), 10));
+            plan.push((r0, ("volunteering", 1440, 5, &[]), 100)); // 24 h: 120, capped
             for r in &people[i][1..] {
-                e.issued += award(f, i, r, ("skill-sharing", 90, 4, &[]), next(), 15).await?;
+                plan.push((r, ("elder-care", 60, 4, &[]), 36)); // newcomer 12x3
             }
+        }
+        for (r, what, expect) in plan {
+            let p = award(f, i, r, what, next(), expect).await?;
+            e.issued += p;
+            *e.by_activity.entry(what.0.to_string()).or_default() += p;
         }
         // A claim that disagrees with the rule table is refused.
         let body = json!({"resident": r0.public(), "activity": if council(i) { "council" } else { "cleanup" },
@@ -136,7 +197,7 @@ pub async fn run_scenario(f: &Federation, residents: usize) -> Result<Expected> 
         let (s, v) = f.op_raw(i, "/v1/operator/awards", body).await?;
         ensure!(s == 422 && v["error"] == "award-points", "an inflated award claim was not refused: {s} {v}");
     }
-    say("awards: newcomer double points, bad-weather bonus, low ratings earn 0, caps — all as the tables give; an inflated claim refused (award-points)".into());
+    say("awards for clean-ups, mediation, elder care and patrols in every community under its own table: newcomers' double (default) or triple (council) points, bad-weather bonus, low ratings earn 0, caps — all as the tables give; an inflated claim refused (award-points)".into());
     pb.inc(1);
 
     pb.set_message("exposure limits");

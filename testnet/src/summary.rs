@@ -29,7 +29,12 @@ pub struct Figures {
     pub minutes_spent: u64,
     /// Minutes drawn by other communities' residents for services here.
     pub minutes_fulfilled: u64,
+    /// Points issued per activity id (awards that earned nothing included, at 0).
+    pub by_activity: BTreeMap<String, u64>,
 }
+
+/// The activities every community's table prices (each with its own figures).
+pub const PRACTICE: [&str; 4] = ["cleanup", "mediation", "elder-care", "patrol"];
 
 /// What a scenario expects, per community.
 pub struct Expected(pub BTreeMap<String, Figures>);
@@ -80,7 +85,11 @@ pub fn figures(ledgers: &BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Figur
             let b = &e["entry"]["body"];
             let n = |v: &Value| v.as_u64().unwrap_or(0);
             match e["kind"].as_str().unwrap_or("") {
-                "award" => f.issued += n(&b["Award"]["points"]),
+                "award" => {
+                    f.issued += n(&b["Award"]["points"]);
+                    let activity = b["Award"]["activity"].as_str().unwrap_or("").to_string();
+                    *f.by_activity.entry(activity).or_default() += n(&b["Award"]["points"]);
+                }
                 "redeem" => f.redeemed += n(&b["Redeem"]["payload"]["points"]),
                 "pay" => {
                     let p = &b["Pay"]["payment"]["payload"];
@@ -142,6 +151,25 @@ pub fn print_table(order: &[String], figs: &BTreeMap<String, Figures>) {
             f.minutes_credited,
             f.minutes_spent,
             f.minutes_fulfilled
+        );
+    }
+    println!("\nPoints issued by activity, each community under its own published table:");
+    println!(
+        "{:<10} {:>9} {:>10} {:>11} {:>8} {:>8}",
+        "community", "clean-up", "mediation", "elder care", "patrol", "other"
+    );
+    for c in order {
+        let f = figs.get(c).cloned().unwrap_or_default();
+        let of = |a: &str| f.by_activity.get(a).copied().unwrap_or(0);
+        let other: u64 = f.by_activity.iter().filter(|(a, _)| !PRACTICE.contains(&a.as_str())).map(|(_, p)| p).sum();
+        println!(
+            "{:<10} {:>9} {:>10} {:>11} {:>8} {:>8}",
+            c,
+            of("cleanup"),
+            of("mediation"),
+            of("elder-care"),
+            of("patrol"),
+            other
         );
     }
 }

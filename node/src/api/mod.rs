@@ -41,6 +41,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Figures of the disclosure page folded from the own ledger so far.
     pub disclosure: Arc<disclosure::DisclosureCache>,
+    /// Control of the libp2p network (cut and heal links), when networking is configured.
+    pub network: Option<crate::network::NetworkHandle>,
 }
 
 /// A JSON error response.
@@ -186,6 +188,8 @@ pub async fn blocking<T: Send + 'static>(
         operator::rotate_key,
         operator::replace_key,
         operator::checkpoint,
+        operator::block_peer,
+        operator::unblock_peer,
         resident::redeem,
         resident::pay,
         resident::settle,
@@ -200,7 +204,7 @@ pub async fn blocking<T: Send + 'static>(
         public::status,
         disclosure::disclosure,
     ),
-    components(schemas(ApiError))
+    components(schemas(ApiError, operator::PeerControl))
 )]
 pub struct ApiDoc;
 
@@ -238,6 +242,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/rotate-key", post(operator::rotate_key))
         .route("/v1/operator/replace-key", post(operator::replace_key))
         .route("/v1/operator/checkpoints", post(operator::checkpoint))
+        .route("/v1/operator/peers/{peer_id}/block", post(operator::block_peer))
+        .route("/v1/operator/peers/{peer_id}/unblock", post(operator::unblock_peer))
         .route("/v1/redeem", post(resident::redeem))
         .route("/v1/pay", post(resident::pay))
         .route("/v1/settle", post(resident::settle))

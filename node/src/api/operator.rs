@@ -1,8 +1,9 @@
 //! Operator calls (bearer token): enrol residents, register merchants, publish rules, award
 //! points, set exposure limits, record a clearing with another community, rotate the community
-//! key, replace a resident's or merchant's lost key, sign a checkpoint.
+//! key, replace a resident's or merchant's lost key, sign a checkpoint, cut off (block) and
+//! readmit (unblock) a libp2p peer.
 
-use super::{require_operator, ApiError, ApiJson, AppState};
+use super::{require_operator, ApiError, ApiJson, ApiPath, AppState};
 use crate::sequencer::{Draft, Receipt};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -11,7 +12,7 @@ use linli_protocol::body::{Award, Body, Enroll, ExposureLimit, RegisterMerchant}
 use linli_protocol::checkpoint::CosignedCheckpoint;
 use linli_protocol::rules::RuleTable;
 use linli_protocol::{CommunityId, Hash, PublicKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Enrol a resident: their public key and a salted hash of their profile (never a name).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -184,4 +185,67 @@ pub async fn replace_key(
 pub async fn checkpoint(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<CosignedCheckpoint>, ApiError> {
     require_operator(&s, &headers)?;
     Ok(Json(s.sequencer.checkpoint().await?))
+}
+
+/// What a block or unblock call did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PeerControl {
+    /// The libp2p peer id (base58, as `/v1/status` shows a node's own `peer_id`).
+    pub peer_id: String,
+    /// Whether connections with the peer are now refused.
+    pub blocked: bool,
+}
+
+/// Parse a peer id from the path and find the network; refusals are typed.
+fn peer_and_network(
+    s: &AppState,
+    headers: &HeaderMap,
+    raw: &str,
+) -> Result<(libp2p::PeerId, crate::network::NetworkHandle), ApiError> {
+    require_operator(s, headers)?;
+    let peer: libp2p::PeerId = raw
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad-peer-id", format!("'{raw}' is not a libp2p peer id: {e}")))?;
+    let net = s.network.clone().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no-network",
+            format!("community {} runs without networking (no p2p_listen): there is no peer to block", s.community),
+        )
+    })?;
+    if peer == net.peer_id {
+        return Err(ApiError::bad_request("own-peer-id", format!("{raw} is this node's own peer id")));
+    }
+    Ok((peer, net))
+}
+
+/// Cut the link with a peer: close every connection with it and refuse new ones (until
+/// unblocked or this node restarts). For chaos tests, and to cut off a misbehaving peer.
+#[utoipa::path(post, path = "/v1/operator/peers/{peer_id}/block",
+    params(("peer_id" = String, Path, description = "libp2p peer id (base58)")),
+    responses((status = 200, body = PeerControl, description = "Connections with the peer are closed and refused"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn block_peer(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Json<PeerControl>, ApiError> {
+    let (peer, net) = peer_and_network(&s, &headers, &raw)?;
+    net.control(crate::network::Control::Block(peer)).await;
+    tracing::warn!(%peer, "operator blocked a peer");
+    Ok(Json(PeerControl { peer_id: peer.to_string(), blocked: true }))
+}
+
+/// Heal a cut link: connections with the peer are allowed again (the node redials it).
+#[utoipa::path(post, path = "/v1/operator/peers/{peer_id}/unblock",
+    params(("peer_id" = String, Path, description = "libp2p peer id (base58)")),
+    responses((status = 200, body = PeerControl, description = "Connections with the peer are allowed again"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn unblock_peer(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Json<PeerControl>, ApiError> {
+    let (peer, net) = peer_and_network(&s, &headers, &raw)?;
+    net.control(crate::network::Control::Unblock(peer)).await;
+    tracing::info!(%peer, "operator unblocked a peer");
+    Ok(Json(PeerControl { peer_id: peer.to_string(), blocked: false }))
 }

@@ -255,6 +255,10 @@ pub struct FederationStatus {
     pub ledgers: Vec<LedgerStatus>,
     /// Verified equivocation proofs this node holds (the accused communities are quarantined).
     pub alerts: Vec<AlertView>,
+    /// This node's libp2p peer id (new at every start), when networking is configured.
+    pub peer_id: Option<String>,
+    /// libp2p peers connected now.
+    pub connected_peers: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -272,6 +276,8 @@ pub async fn status(State(s): State<AppState>) -> Result<Json<FederationStatus>,
     let genesis = s.genesis.clone();
     let me = s.community.clone();
     let gh = s.genesis_hash;
+    let peer_id = s.network.as_ref().map(|n| n.peer_id.to_string());
+    let connected_peers = s.metrics.peers();
     blocking(move || {
         let mut ledgers = Vec::new();
         for c in &genesis.communities {
@@ -309,6 +315,8 @@ pub async fn status(State(s): State<AppState>) -> Result<Json<FederationStatus>,
             fen_per_point: genesis.fen_per_point,
             ledgers,
             alerts,
+            peer_id,
+            connected_peers,
         }))
     })
     .await

@@ -71,15 +71,16 @@ function renderCards(d) {
     card('awards', '志愿服务记录', 'Volunteer awards', t.awards, num(t.awards), '次'));
 }
 
-// Grouped bars per day: issued (red) and redeemed (blue).
-function renderDaily(days) {
-  const box = document.getElementById('daily-chart');
+// Grouped bars per day of two series, e.g. points issued (red) and redeemed (blue).
+// series: [[name, field of the day, colour, zh, en], ...]
+function renderPerDay(boxId, chart, title, days, series) {
+  const box = document.getElementById(boxId);
   if (!days.length) { box.replaceChildren(label('暂无数据', 'No data yet')); return; }
   const W = 1000, H = 280, left = 56, bottom = 40, top = 16;
-  const max = Math.max(1, ...days.map(d => Math.max(d.points_issued, d.points_redeemed)));
+  const max = Math.max(1, ...days.map(d => Math.max(...series.map(x => d[x[1]]))));
   const slot = (W - left - 8) / days.length, bar = Math.max(2, Math.min(28, slot / 2 - 3));
-  const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'data-chart': 'daily' });
-  s.append(svg('title', {}, '每日积分发放与兑换 Points issued and redeemed per day'));
+  const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'data-chart': chart });
+  s.append(svg('title', {}, title));
   const y = v => top + (H - top - bottom) * (1 - v / max);
   for (let i = 0; i <= 4; i++) {
     const v = Math.round(max * i / 4);
@@ -88,20 +89,32 @@ function renderDaily(days) {
   }
   days.forEach((d, i) => {
     const x0 = left + i * slot + slot / 2;
-    for (const [series, value, color, dx] of [['issued', d.points_issued, 'var(--issued)', -bar - 1], ['redeemed', d.points_redeemed, 'var(--redeemed)', 1]]) {
+    series.forEach(([name, field, color, zh, en], k) => {
+      const value = d[field], dx = k === 0 ? -bar - 1 : 1;
       const r = svg('rect', { x: x0 + dx, y: y(value), width: bar, height: Math.max(0, y(0) - y(value)), fill: color,
-        'data-series': series, 'data-day': d.day, 'data-value': String(value) });
-      r.append(svg('title', {}, `${d.day} ${series === 'issued' ? '发放 issued' : '兑换 redeemed'}: ${value}`));
+        'data-series': name, 'data-day': d.day, 'data-value': String(value) });
+      r.append(svg('title', {}, `${d.day} ${zh} ${en}: ${value}`));
       s.append(r);
-    }
+    });
     if (days.length <= 16 || i % Math.ceil(days.length / 16) === 0) {
       s.append(svg('text', { x: x0, y: H - bottom + 16, 'text-anchor': 'middle', 'font-size': 12, fill: '#66788a' }, d.day.slice(5)));
     }
   });
-  const legend = el('div', { class: 'legend' },
-    el('span', {}, el('i', { class: 'swatch', style: 'background:var(--issued)' }), label('发放', 'issued')),
-    el('span', {}, el('i', { class: 'swatch', style: 'background:var(--redeemed)' }), label('兑换', 'redeemed')));
+  const legend = el('div', { class: 'legend' }, ...series.map(([, , color, zh, en]) =>
+    el('span', {}, el('i', { class: 'swatch', style: `background:${color}` }), label(zh, en))));
   box.replaceChildren(s, legend);
+}
+
+function renderDaily(days) {
+  renderPerDay('daily-chart', 'daily', '每日积分发放与兑换 Points issued and redeemed per day', days,
+    [['issued', 'points_issued', 'var(--issued)', '发放', 'issued'], ['redeemed', 'points_redeemed', 'var(--redeemed)', '兑换', 'redeemed']]);
+}
+
+// Time bank: minutes earned (served for others) and spent per day, on days with any.
+function renderTimebank(days) {
+  const active = days.filter(d => d.minutes_earned > 0 || d.minutes_spent > 0);
+  renderPerDay('timebank-chart', 'timebank', '时间银行每日存入与支取 Time bank minutes earned and spent per day', active,
+    [['minutes-earned', 'minutes_earned', 'var(--issued)', '存入', 'earned'], ['minutes-spent', 'minutes_spent', 'var(--redeemed)', '支取', 'spent']]);
 }
 
 // Horizontal bars of points per activity.
@@ -220,6 +233,7 @@ async function main() {
       `生成于 generated ${localTime(d.generated_ms)} · 账本 ledger ${num(d.ledger_size)} 条 entries · head ${short(d.ledger_head)}`;
     renderCards(d);
     renderDaily(d.daily);
+    renderTimebank(d.daily);
     renderActivities(d.activities);
     renderVolunteers(d);
     renderSettlements(d);
