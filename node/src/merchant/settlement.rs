@@ -84,13 +84,9 @@ impl Till {
         };
         // Sequenced: kept before waiting for witnesses, so a crash does not lose it.
         self.store.put_settlement(&s)?;
-        while tokio::time::Instant::now() < deadline {
-            if let Some((proof, size)) = self.prove_settlement(&entry).await? {
-                (s.proof, s.checkpoint_size) = (Some(proof), Some(size));
-                self.store.put_settlement(&s)?;
-                break;
-            }
-            tokio::time::sleep(PROOF_POLL).await;
+        if let Some((proof, size)) = self.prove_settlement_until(&entry).await? {
+            (s.proof, s.checkpoint_size) = (Some(proof), Some(size));
+            self.store.put_settlement(&s)?;
         }
         Ok(s)
     }
@@ -131,6 +127,20 @@ impl Till {
             Ok(v) => Ok(Some((proof, v.checkpoint_size))),
             Err(LightError::Checkpoint(CheckpointError::TooFewWitnesses { .. })) => Ok(None),
             Err(e) => Err(refusal("proof-invalid", format!("the settlement's proof does not verify: {e}"))),
+        }
+    }
+
+    /// [`Self::prove_settlement`], asked again until the proof timeout while witnesses cosign.
+    async fn prove_settlement_until(&self, entry: &SignedEntry) -> Result<Option<(EntryProof, u64)>, Refusal> {
+        let deadline = tokio::time::Instant::now() + self.proof_timeout;
+        loop {
+            if let Some(proven) = self.prove_settlement(entry).await? {
+                return Ok(Some(proven));
+            }
+            if tokio::time::Instant::now() + PROOF_POLL > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(PROOF_POLL).await;
         }
     }
 
@@ -175,7 +185,7 @@ impl Till {
                     )
                 })?;
                 if matches!(&e.entry.body, Body::Settle(s) if s.request.payload.merchant == me) {
-                    let Some((proof, size)) = self.prove_settlement(&e).await? else {
+                    let Some((proof, size)) = self.prove_settlement_until(&e).await? else {
                         out.waiting = true;
                         return Ok(out);
                     };
