@@ -9,6 +9,8 @@
 
 pub mod api;
 pub mod config;
+#[cfg(test)]
+mod forged_tests;
 pub mod link;
 pub mod reconcile;
 pub mod settlement;
