@@ -55,6 +55,11 @@ pub enum SubmitCommand {
         /// Seconds the signed payment stays valid.
         #[arg(long, default_value_t = 600)]
         valid_for: u64,
+        /// Sign only: print the sale request a merchant's till takes (POST /v1/till/sales:
+        /// `{"payer_community", "payment"}`, the payer's community being the --url node's)
+        /// instead of submitting it. The till submits it and accepts the sale once proven.
+        #[arg(long)]
+        print: bool,
     },
     /// Spend points on the community's own goods and services.
     Redeem {
@@ -170,9 +175,30 @@ fn send<T: SignedPayload + Serialize>(ctx: &Ctx, path: &str, payload: T, json_ou
     out::line(&format!("  {}", out::describe(&receipt.entry.entry.body)))
 }
 
+/// The community of the node at `--url` (the payer's home community).
+#[derive(serde::Deserialize)]
+struct NodeCommunity {
+    community: CommunityId,
+}
+
+/// What a merchant's till takes at `POST /v1/till/sales`.
+#[derive(Serialize)]
+struct SaleRequest {
+    payer_community: CommunityId,
+    payment: Signed<Payment>,
+}
+
+/// Sign a payment and print it as a till's sale request, without submitting it.
+fn print_sale(ctx: &Ctx, payment: Payment) -> Result<()> {
+    let payer_community = ctx.http.get::<NodeCommunity>("/v1/status")?.community;
+    let payment = Signed::sign(payment, &ctx.key, &ctx.genesis_hash);
+    payment.verify(&ctx.genesis_hash).map_err(|e| anyhow!("the key file's key is not the payer: {e}"))?;
+    out::json(&SaleRequest { payer_community, payment })
+}
+
 pub fn run(cmd: &SubmitCommand, json_out: bool) -> Result<()> {
     match cmd {
-        SubmitCommand::Pay { common, merchant, merchant_community, points, price_fen, valid_for } => {
+        SubmitCommand::Pay { common, merchant, merchant_community, points, price_fen, valid_for, print } => {
             let (ctx, genesis) = open(common)?;
             let merchant_community = source::community(&genesis, merchant_community)?;
             if points.saturating_mul(FEN_PER_POINT) > *price_fen {
@@ -191,6 +217,9 @@ pub fn run(cmd: &SubmitCommand, json_out: bool) -> Result<()> {
                 expiry_ms: now_ms().saturating_add(valid_for.saturating_mul(1000)),
                 genesis: ctx.genesis_hash,
             };
+            if *print {
+                return print_sale(&ctx, payment);
+            }
             send(&ctx, "/v1/pay", payment, json_out)
         }
         SubmitCommand::Redeem { common, points, item } => {

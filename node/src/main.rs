@@ -119,6 +119,8 @@ fn merchant_init(
     full_nodes: Vec<String>,
     min_witnesses: usize,
 ) -> Result<()> {
+    let g = linli_node::node::read_genesis(&genesis)?;
+    linli_node::merchant::config::check_against_genesis(&home, min_witnesses, &g)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = keyfile::generate_key(&dir.join("merchant.key"))?;
     let token = hex::encode(linli_protocol::Keypair::generate().seed());

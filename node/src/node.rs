@@ -33,6 +33,8 @@ pub enum NodeError {
     Replay(#[from] ReplayError),
     #[error("store state differs from a replay of its log (first difference: {0})")]
     StateMismatch(String),
+    #[error("merchant light node configuration: {0}")]
+    MerchantConfig(#[from] crate::merchant::config::MerchantConfigError),
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("{0}")]

@@ -147,9 +147,9 @@ fn happy_path_sale_credit_settle_clear_and_time_bank() {
     .unwrap();
     assert_eq!(w.f.state.uncleared_points(&cid("a"), &cid("b")), 0);
 
-    // Time bank: r1 serves r2 of c; r1 later draws minutes for a service in c.
+    // Time bank: r1 serves r2, a neighbour in a; r1 later draws minutes for a service in c.
     let r2 = key("r2");
-    w.f.enroll("c", &r2).unwrap();
+    w.f.enroll("a", &r2).unwrap();
     let svc = w.f.sign(
         TimeService { provider: w.r1.public(), served: r2.public(), minutes: 90, service: "tutoring".into(), nonce: 7 },
         &r2,
@@ -510,7 +510,7 @@ fn settlement_rules() {
 fn time_bank_rules() {
     let mut w = world();
     let r2 = key("r2");
-    w.f.enroll("c", &r2).unwrap();
+    w.f.enroll("a", &r2).unwrap();
     let draw = w.f.sign(
         TimeDraw { resident: w.r1.public(), minutes: 30, serving_community: cid("c"), service: "x".into(), nonce: 1 },
         &w.r1,

@@ -28,7 +28,7 @@ use linli_protocol::body::Body;
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof, SignedCheckpoint};
 use linli_protocol::encoding::{self, MAX_MESSAGE_BYTES};
 use linli_protocol::merkle::{self, ConsistencyProof, InclusionProof};
-use linli_protocol::state::ApplyContext;
+use linli_protocol::state::{Account, ApplyContext, Change, Role};
 use linli_protocol::testkit::cid;
 use linli_protocol::verify::{verify_entry, verify_run};
 use linli_protocol::{Genesis, SignedEntry, State};
@@ -176,6 +176,19 @@ fn golden_bytes_decode_to_the_same_values() {
     assert_eq!(eq, gd.equivocation);
 }
 
+fn neighbour_account() -> Account {
+    Account {
+        role: Role::Resident,
+        replaced_by: None,
+        points: 0,
+        minutes: 0,
+        served_minutes: 0,
+        awards: 0,
+        lifetime_points: 0,
+        enrolled_at: 0,
+    }
+}
+
 /// The golden values are not just bytes: the ledger is valid, its signatures verify (single and
 /// batched), and the checkpoint, proofs and equivocation proof check out.
 #[test]
@@ -185,6 +198,9 @@ fn golden_ledger_is_valid() {
     let verified = verify_run(&g, gd.entries.clone(), gd.start_keys).unwrap();
     assert_eq!(verified.len(), 16);
     let mut state = State::new(&gd.genesis);
+    // The ledger holds one entry per kind, so one `Enroll`: the neighbour who confirms the
+    // time credit (seq 10) must be an enrolled resident too, and is put in the state directly.
+    state.commit(vec![Change::Account(gd.community.clone(), gd.neighbour, neighbour_account())]);
     for (v, signer) in verified.iter().zip(&gd.signers) {
         assert_eq!(v.signer(), signer.public());
         let single = verify_entry(&g, v.signed().clone(), signer.public()).unwrap();

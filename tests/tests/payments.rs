@@ -4,73 +4,16 @@
 //! and a light node that reconciles after being offline.
 #![allow(clippy::unwrap_used)]
 
-use linli_protocol::body::{Body, Enroll, Payment, Signed};
+mod merchant_common;
+
+use linli_protocol::body::{Body, Enroll, Signed};
 use linli_protocol::checkpoint::EquivocationProof;
 use linli_protocol::testkit::{cid, key};
 use linli_protocol::{Entry, Hash, SignedEntry};
 use linli_tests::{MerchantRig, Rig};
+use merchant_common::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// A resident-signed payment (valid for ten minutes).
-fn payment(rig: &Rig, payer: &str, m: &MerchantRig, points: u64, price_fen: u64, nonce: u64) -> Signed<Payment> {
-    let p = Payment {
-        payer: key(payer).public(),
-        merchant: key(&m.label).public(),
-        merchant_community: cid(&rig.members[m.home].id),
-        points,
-        price_fen,
-        nonce,
-        expiry_ms: now_ms() + 600_000,
-        genesis: rig.genesis_hash,
-    };
-    Signed::sign(p, &key(payer), &rig.genesis_hash)
-}
-
-async fn sale(rig: &Rig, m: &MerchantRig, payer_community: &str, p: &Signed<Payment>) -> (u16, Value) {
-    rig.till_post(m, "/v1/till/sales", json!({"payer_community": payer_community, "payment": p})).await
-}
-
-/// Let `creditor` carry up to `limit_fen` of `issuer`'s points.
-async fn exposure_limit(rig: &Rig, creditor: usize, issuer: &str, limit_fen: u64) {
-    let (s, v) =
-        rig.post(creditor, "/v1/operator/exposure-limits", json!({"issuer": issuer, "limit_fen": limit_fen})).await;
-    assert_eq!(s, 200, "{v}");
-}
-
-async fn converge_all(rig: &Rig, n: usize) {
-    let all: Vec<usize> = (0..n).collect();
-    rig.converge(&all, Duration::from_secs(60), |_| true).await;
-}
-
-/// Stop every node and replay every store from genesis (all invariants, conservation).
-async fn stop_and_check(rig: &mut Rig, n: usize) {
-    for i in 0..n {
-        rig.stop(i).await;
-        let config = linli_node::config::Config::load(&rig.members[i].config_path).unwrap();
-        let store = linli_node::store::Store::open(&config.data_dir, &rig.genesis).unwrap();
-        let state = store.load_state(&rig.genesis).unwrap();
-        linli_node::node::full_check(&store, &rig.genesis, &state).unwrap();
-        assert_eq!(state.conservation_violation(), None, "conservation on node {i}");
-    }
-}
-
-async fn reconcile_until_credited(rig: &Rig, m: &MerchantRig, credited: u64) -> Value {
-    let start = Instant::now();
-    loop {
-        let (s, r) = rig.till_post(m, "/v1/till/reconcile", Value::Null).await;
-        assert_eq!(s, 200, "{r}");
-        if r["credited"].as_u64() == Some(credited) {
-            return r;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "credits never reconciled: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_community_sale_credit_settle_and_clear() {
@@ -128,7 +71,9 @@ async fn cross_community_sale_credit_settle_and_clear() {
     assert_eq!(s, 200, "{settled}");
     assert_eq!((settled["points"].as_u64(), settled["fen"].as_u64()), (Some(30), Some(300)));
     let (s, v) = rig.till_post(&m, "/v1/till/settlements", json!({"issuer": "c0", "points": 1})).await;
-    assert_eq!((s, v["error"].as_str().unwrap()), (422, "refused"), "nothing left to settle: {v}");
+    assert_eq!((s, v["error"].as_str().unwrap()), (422, "insufficient-holdings"), "nothing left to settle: {v}");
+    let reason = v["message"].as_str().unwrap();
+    assert!(reason.starts_with("the merchant does not hold that many points of this community"), "{reason}");
     let (_, r) = rig.till_post(&m, "/v1/till/reconcile", Value::Null).await;
     assert_eq!(
         (r["issuers"][0]["settled_fen"].as_u64(), r["issuers"][0]["unsettled_points"].as_u64()),
@@ -310,6 +255,18 @@ async fn time_bank_minutes_earned_in_one_community_spent_in_another() {
             .await;
         assert_eq!(s, 200, "{v}");
     }
+    // A throwaway key cannot confirm a service: the resident is told why.
+    let fake = TimeService {
+        provider: key("c0-dora").public(),
+        served: key("throwaway").public(),
+        minutes: 600,
+        service: "nothing".into(),
+        nonce: 1,
+    };
+    let (s, v) = rig.post(0, "/v1/time/credit", json!(Signed::sign(fake, &key("throwaway"), &rig.genesis_hash))).await;
+    assert_eq!((s, v["error"].as_str().unwrap()), (422, "served-not-resident"), "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("must be an active resident of c0, but is not enrolled in c0"), "{message}");
     // Dora serves Eli for 90 minutes; Eli confirms with his signature.
     let service = TimeService {
         provider: key("c0-dora").public(),

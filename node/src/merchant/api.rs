@@ -2,8 +2,9 @@
 //! authority); listing receipts, settling and reconciling need the till's bearer token.
 //! Refusals are `{"error": <code>, "message": <reason a cashier understands>}`.
 
+use super::reconcile::Reconciliation;
 use super::store::{SaleReceipt, Settlement};
-use super::till::{Reconciliation, Refusal, Till};
+use super::till::{Refusal, Till};
 use crate::api::{check_bearer, ApiError, ApiJson, MAX_BODY_BYTES};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -13,7 +13,7 @@
 //! proof_timeout_ms = 5000                # how long a sale waits for a cosigned checkpoint
 //! ```
 
-use linli_protocol::CommunityId;
+use linli_protocol::{CommunityId, Genesis};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,43 @@ fn default_min_witnesses() -> usize {
 
 fn default_proof_timeout() -> u64 {
     5000
+}
+
+/// Why a merchant light node's configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MerchantConfigError {
+    #[error("home {home:?} is not a valid community id: {reason}")]
+    BadHome { home: String, reason: String },
+    #[error("home community {home} is not in the genesis (its communities: {known})")]
+    HomeNotInGenesis { home: CommunityId, known: String },
+    #[error("min_witnesses must be at least 1: a checkpoint only its issuer signed proves nothing to a till")]
+    NoWitnesses,
+    #[error("min_witnesses is {actual}, but the genesis has only {expected_at_most} other communities to cosign an issuer's checkpoint")]
+    TooManyWitnesses { expected_at_most: usize, actual: usize },
+}
+
+/// Check a home community id and a witness minimum against the genesis: the home is a valid
+/// id of one of its communities, and 1 ≤ `min_witnesses` ≤ the number of other communities
+/// (the witnesses an issuer's checkpoint can have).
+pub fn check_against_genesis(
+    home: &str,
+    min_witnesses: usize,
+    genesis: &Genesis,
+) -> Result<CommunityId, MerchantConfigError> {
+    let id = CommunityId::new(home)
+        .map_err(|e| MerchantConfigError::BadHome { home: home.to_string(), reason: e.to_string() })?;
+    if genesis.community(&id).is_none() {
+        let known = genesis.communities.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(MerchantConfigError::HomeNotInGenesis { home: id, known });
+    }
+    if min_witnesses == 0 {
+        return Err(MerchantConfigError::NoWitnesses);
+    }
+    let expected_at_most = genesis.communities.len().saturating_sub(1);
+    if min_witnesses > expected_at_most {
+        return Err(MerchantConfigError::TooManyWitnesses { expected_at_most, actual: min_witnesses });
+    }
+    Ok(id)
 }
 
 /// A checked configuration with absolute paths.
@@ -76,6 +113,9 @@ impl MerchantConfig {
         let http_listen = file.http_listen.parse().map_err(|e| format!("http_listen {:?}: {e}", file.http_listen))?;
         if file.proof_timeout_ms == 0 {
             return Err("proof_timeout_ms must be at least 1".into());
+        }
+        if file.min_witnesses == 0 {
+            return Err(MerchantConfigError::NoWitnesses.to_string());
         }
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         Ok(Self {
@@ -129,5 +169,28 @@ http_listen = "127.0.0.1:0"
         f.proof_timeout_ms = 0;
         assert!(MerchantConfig::from_file(f, Path::new("/")).is_err());
         assert!(toml::from_str::<MerchantConfigFile>("home = \"a\"\nunknown = 1").is_err());
+        let mut f = file();
+        f.min_witnesses = 0;
+        assert!(MerchantConfig::from_file(f, Path::new("/")).unwrap_err().contains("min_witnesses must be at least 1"));
+    }
+
+    #[test]
+    fn home_and_witnesses_must_fit_the_genesis() {
+        let g = linli_protocol::testkit::genesis(&["lianhua", "shatou", "xiangmihu"]);
+        assert_eq!(check_against_genesis("lianhua", 1, &g).unwrap().as_str(), "lianhua");
+        assert_eq!(check_against_genesis("shatou", 2, &g).unwrap().as_str(), "shatou", "both others may cosign");
+        assert!(
+            matches!(check_against_genesis("B", 1, &g), Err(MerchantConfigError::BadHome { home, .. }) if home == "B")
+        );
+        let err = check_against_genesis("futian", 1, &g).unwrap_err();
+        assert!(
+            matches!(&err, MerchantConfigError::HomeNotInGenesis { known, .. } if known == "lianhua, shatou, xiangmihu"),
+            "{err}"
+        );
+        assert_eq!(check_against_genesis("lianhua", 0, &g), Err(MerchantConfigError::NoWitnesses));
+        assert_eq!(
+            check_against_genesis("lianhua", 3, &g),
+            Err(MerchantConfigError::TooManyWitnesses { expected_at_most: 2, actual: 3 })
+        );
     }
 }

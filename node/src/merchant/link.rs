@@ -253,6 +253,25 @@ impl Link {
     }
 }
 
+/// A link whose only "community node" is `answer`, in-process (tests: a node that lies).
+#[cfg(test)]
+pub(crate) fn scripted(answer: impl Fn(SyncRequest) -> SyncResponse + Send + 'static) -> LinkHandle {
+    let (tx, mut rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(ask) = rx.recv().await {
+            match ask {
+                Ask::Request { request, reply } => {
+                    let _ = reply.send(Ok(answer(request)));
+                }
+                Ask::Connected(reply) => {
+                    let _ = reply.send(1);
+                }
+            }
+        }
+    });
+    LinkHandle { tx }
+}
+
 /// The community nodes to dial: the configured list, or the home community's genesis addresses.
 pub fn dial_list(
     genesis: &Genesis,

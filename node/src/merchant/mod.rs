@@ -4,11 +4,16 @@
 //! payer's home community through any connected community node → it fetches the `Pay` entry's
 //! proof until a checkpoint cosigned by enough witnesses covers it, verifies it
 //! (`linli_protocol::light`) → the receipt is stored ([`store`]) and the sale accepted. Later
-//! the merchant settles with its home community and reconciles receipts against the ledger.
+//! the merchant settles with its home community ([`settlement`]) and reconciles receipts and
+//! settlements against the home ledger ([`reconcile`]).
 
 pub mod api;
 pub mod config;
+#[cfg(test)]
+mod forged_tests;
 pub mod link;
+pub mod reconcile;
+pub mod settlement;
 pub mod store;
 pub mod till;
 
@@ -46,9 +51,7 @@ fn file_error(what: &'static str, path: &std::path::Path, reason: impl ToString)
 /// Open the receipts store, connect to the federation and serve the till API.
 pub async fn start(config: &MerchantConfig) -> Result<RunningTill, NodeError> {
     let genesis = read_genesis(&config.genesis_file)?;
-    if genesis.community(&config.home).is_none() {
-        return Err(NodeError::NotInGenesis(config.home.clone()));
-    }
+    config::check_against_genesis(config.home.as_str(), config.min_witnesses, &genesis)?;
     let key = keyfile::read_key(&config.merchant_key_file)
         .map_err(|e| file_error("merchant key", &config.merchant_key_file, e))?;
     let token = keyfile::read_secret(&config.till_token_file)

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Version of the receipts store layout.
-pub const TILL_SCHEMA_VERSION: u32 = 1;
+/// 2: settlements carry their proof and where the till learned of them; the home-ledger scan
+/// cursor (`settle_scan` in `Meta`).
+pub const TILL_SCHEMA_VERSION: u32 = 2;
 
 /// The column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +29,8 @@ pub enum TillColumn {
     Settlements,
     /// `community 0x00 position(BE)` → verified [`EquivocationProof`].
     Alerts,
-    /// `schema_version`, `genesis_hash`.
+    /// `schema_version`, `genesis_hash`, `settle_scan` (how far the home ledger was scanned
+    /// for this merchant's settlements: next seq and the hash of the entry before it).
     Meta,
     /// `community` → `(community, KeyHistory)`: keys followed past the genesis, verified.
     KeyHistories,
@@ -103,6 +106,19 @@ pub struct Settlement {
     pub fen: u64,
     pub nonce: u64,
     pub time_ms: u64,
+    /// How the till learned of it: `Till` (it asked and got the signed entry back) or
+    /// `Ledger` (found on the home ledger: made outside this till, or its answer was lost).
+    pub origin: SettlementOrigin,
+    /// The entry's inclusion proof into a checkpoint signed by the home community and
+    /// cosigned by enough witnesses, once verified (as for a sale's receipt).
+    pub proof: Option<EntryProof>,
+    pub checkpoint_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SettlementOrigin {
+    Till,
+    Ledger,
 }
 
 /// The receipts store; cheap to clone.
@@ -222,6 +238,21 @@ impl TillStore {
         self.all(TillColumn::Settlements)
     }
 
+    /// How far the home ledger was scanned for settlements: (next seq, hash of the entry
+    /// before it); (0, zero) before the first scan.
+    pub fn settle_scan(&self) -> Result<(u64, Hash), TillStoreError> {
+        match self.db.get_cf(self.cf(TillColumn::Meta)?, b"settle_scan")? {
+            Some(v) => encoding::decode("settle scan", &v, 64).map_err(|e| TillStoreError::Corrupt(e.to_string())),
+            None => Ok((0, Hash::ZERO)),
+        }
+    }
+
+    pub fn put_settle_scan(&self, next_seq: u64, prev_hash: Hash) -> Result<(), TillStoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(TillColumn::Meta)?, b"settle_scan", encoding::encode(&(next_seq, prev_hash)));
+        Ok(self.db.write_opt(b, &synced())?)
+    }
+
     /// Store a verified equivocation proof (its community's proofs are refused from now on).
     pub fn put_alert(&self, proof: &EquivocationProof) -> Result<(), TillStoreError> {
         let mut b = WriteBatch::default();
@@ -281,9 +312,15 @@ mod tests {
             fen: 300,
             nonce: 7,
             time_ms: 1,
+            origin: SettlementOrigin::Ledger,
+            proof: None,
+            checkpoint_size: None,
         };
         TillStore::open(dir.path(), &g).unwrap().put_settlement(&s).unwrap();
-        assert_eq!(TillStore::open(dir.path(), &g).unwrap().settlements().unwrap(), vec![s]);
+        TillStore::open(dir.path(), &g).unwrap().put_settle_scan(5, Hash([2; 32])).unwrap();
+        let store = TillStore::open(dir.path(), &g).unwrap();
+        assert_eq!(store.settlements().unwrap(), vec![s]);
+        assert_eq!(store.settle_scan().unwrap(), (5, Hash([2; 32])));
     }
 
     #[test]

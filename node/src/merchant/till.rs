@@ -15,19 +15,18 @@
 //! key is followed, and nothing signed by a revoked key after its revocation is accepted.
 
 use super::link::{LinkError, LinkHandle};
-use super::store::{PendingSale, SaleReceipt, Settlement, TillStore, TillStoreError};
+use super::store::{PendingSale, SaleReceipt, TillStore, TillStoreError};
 use crate::network::messages::{SyncRequest, SyncResponse};
-use linli_protocol::body::{Body, Payment, SettlementRequest, Signed};
+use linli_protocol::body::{Payment, Signed};
 use linli_protocol::checkpoint::CheckpointError;
 use linli_protocol::checkpoint::EquivocationProof;
 use linli_protocol::light::{EntryProof, KeyHistoryProof, LightError, LightTrust, VerifiedProof};
-use linli_protocol::verify::verify_entry;
-use linli_protocol::{CommunityId, EntryRef, Genesis, Keypair, SignedEntry, FEN_PER_POINT};
+use linli_protocol::{CommunityId, Genesis, Keypair, FEN_PER_POINT};
 use serde::Serialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How often a sale asks again for a proof while witnesses cosign.
-const PROOF_POLL: Duration = Duration::from_millis(20);
+pub(super) const PROOF_POLL: Duration = Duration::from_millis(20);
 /// How often a sale whose proof does not verify asks again for the communities' key changes.
 const KEY_REFRESH: Duration = Duration::from_millis(500);
 
@@ -37,13 +36,14 @@ const KEY_REFRESH: Duration = Duration::from_millis(500);
 pub struct Refusal {
     /// `insufficient-points`, `expired`, `already-used`, `wrong-amount`, `wrong-merchant`,
     /// `bad-signature`, `unknown-account`, `credit-limit`, `issuer-faulty`, `proof-invalid`,
+    /// `insufficient-holdings` (a settlement of more points than the merchant holds),
     /// `unconfirmed` (sequenced, proof still awaited: it completes later), `unavailable`,
     /// `refused`, `storage`, `key-unknown` (signed by a key this till could not follow).
     pub code: &'static str,
     pub reason: String,
 }
 
-fn refusal(code: &'static str, reason: impl Into<String>) -> Refusal {
+pub(super) fn refusal(code: &'static str, reason: impl Into<String>) -> Refusal {
     Refusal { code, reason: reason.into() }
 }
 
@@ -60,7 +60,7 @@ impl From<LinkError> for Refusal {
 }
 
 /// A home community's refusal, in a cashier's words.
-fn from_rule(rule: &str, message: String) -> Refusal {
+pub(super) fn from_rule(rule: &str, message: String) -> Refusal {
     let (code, plain) = match rule {
         "insufficient-points" => ("insufficient-points", "the resident does not have enough points"),
         "expired" => ("expired", "the payment has expired; ask the resident to sign it again"),
@@ -70,39 +70,16 @@ fn from_rule(rule: &str, message: String) -> Refusal {
             ("unknown-account", "the payer or merchant account is not valid")
         }
         "exposure-exceeded" => ("credit-limit", "the payer's community has reached its credit limit with ours"),
+        "insufficient-holdings" => {
+            ("insufficient-holdings", "the merchant does not hold that many points of this community to settle")
+        }
         "genesis" => ("wrong-federation", "the payment is for another federation"),
         _ => ("refused", "the payer's community refused the payment"),
     };
     refusal(code, format!("{plain} ({message})"))
 }
 
-/// Where each issuer's points stand for this merchant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct IssuerReconciliation {
-    #[schema(value_type = String)]
-    pub issuer: CommunityId,
-    pub receipts: u64,
-    pub received_points: u64,
-    pub credited_points: u64,
-    pub settled_points: u64,
-    pub settled_fen: u64,
-    /// Credited and not yet settled (what the merchant can still cash out).
-    pub unsettled_points: u64,
-}
-
-/// The merchant's receipts checked against the home ledger.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Reconciliation {
-    pub receipts: u64,
-    pub credited: u64,
-    /// Receipts whose credit the home ledger does not show yet.
-    pub uncredited: u64,
-    /// Sales sequenced but still without a verified proof.
-    pub pending: u64,
-    pub issuers: Vec<IssuerReconciliation>,
-}
-
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -110,12 +87,12 @@ fn now_ms() -> u64 {
 #[derive(Clone)]
 pub struct Till {
     pub home: CommunityId,
-    key: std::sync::Arc<Keypair>,
-    genesis: Genesis,
-    min_witnesses: usize,
-    proof_timeout: Duration,
+    pub(super) key: std::sync::Arc<Keypair>,
+    pub(super) genesis: Genesis,
+    pub(super) min_witnesses: usize,
+    pub(super) proof_timeout: Duration,
     pub store: TillStore,
-    link: LinkHandle,
+    pub(super) link: LinkHandle,
 }
 
 impl Till {
@@ -317,52 +294,6 @@ impl Till {
         })
     }
 
-    /// Ask the home community to cash out `points` of `issuer` at exactly 10 fen a point.
-    pub async fn settle(&self, issuer: CommunityId, points: u64) -> Result<Settlement, Refusal> {
-        let fen = points
-            .checked_mul(FEN_PER_POINT)
-            .ok_or_else(|| refusal("wrong-amount", format!("{points} points is too large")))?;
-        let last = self.store.settlements()?.iter().map(|s| s.nonce).max().unwrap_or(0);
-        let nonce = now_ms().max(last.saturating_add(1));
-        let request = SettlementRequest { merchant: self.key.public(), issuer: issuer.clone(), points, fen, nonce };
-        let signed = Signed::sign(request, &self.key, &self.genesis.hash());
-        let ask = SyncRequest::SubmitSettlement { home: self.home.clone(), request: Box::new(signed.clone()) };
-        let entry = match self.link.request(ask).await? {
-            SyncResponse::Sequenced(e) => *e,
-            SyncResponse::Refused { rule, message } => return Err(from_rule(&rule, message)),
-            SyncResponse::Error(e) | SyncResponse::NotYet(e) => return Err(refusal("unavailable", e)),
-            _ => return Err(refusal("unavailable", "unexpected answer from the community node")),
-        };
-        let is_ours = |b: &Body| matches!(b, Body::Settle(s) if s.request == signed);
-        // Signed by a key this till does not know yet: the home community changed its key, and
-        // the change is proven once a cosigned checkpoint covers it (asking makes one soon).
-        let deadline = tokio::time::Instant::now() + self.proof_timeout;
-        let at = loop {
-            match self.check_own_entry(entry.clone(), is_ours) {
-                Err(r) if r.code == "key-unknown" && tokio::time::Instant::now() < deadline => {
-                    self.refresh_keys().await?;
-                    tokio::time::sleep(PROOF_POLL).await;
-                }
-                other => break other?,
-            }
-        };
-        let s = Settlement { at, issuer, points, fen, nonce, time_ms: now_ms() };
-        self.store.put_settlement(&s)?;
-        Ok(s)
-    }
-
-    /// An entry the home community says it appended for us: signed by it (with the key in force
-    /// as far as this till knows: `key-unknown` otherwise) and what we asked.
-    fn check_own_entry(&self, e: SignedEntry, is_ours: impl Fn(&Body) -> bool) -> Result<EntryRef, Refusal> {
-        if e.entry.community != self.home || !is_ours(&e.entry.body) {
-            return Err(refusal("proof-invalid", "the home community answered with another entry"));
-        }
-        let trust = self.trust()?;
-        let key = trust.history(&self.home).map(|h| h.signer_of(&e)).unwrap_or_default();
-        let v = verify_entry(&self.genesis.hash(), e, key).map_err(|e| refusal("key-unknown", e.to_string()))?;
-        Ok(v.signed().entry_ref(&self.genesis.hash()))
-    }
-
     /// Record an equivocation proof (verified by the link) and refuse the community from now on.
     pub fn record_alert(&self, proof: &EquivocationProof) -> Result<(), TillStoreError> {
         tracing::warn!(community = %proof.community(), "equivocation proven: refusing this community's proofs");
@@ -399,75 +330,12 @@ impl Till {
         self.record_alert(proof)?;
         Ok(true)
     }
-
-    /// Finish pending sales, find each receipt's `Credit` on the home ledger (verified), and
-    /// total receipts, credits and settlements per issuer.
-    pub async fn reconcile(&self) -> Result<Reconciliation, Refusal> {
-        for pending in self.store.pending()? {
-            if let Err(e) = self.confirm(&pending, self.proof_timeout).await {
-                tracing::info!(at = ?pending.at, reason = %e, "pending sale still unconfirmed");
-            }
-        }
-        let mut out = Reconciliation { pending: self.store.pending()?.len() as u64, ..Default::default() };
-        for mut r in self.store.receipts()? {
-            if r.credit.is_none() {
-                r.credit = self.find_credit(&r).await?;
-                if r.credit.is_some() {
-                    self.store.put_receipt(&r)?;
-                }
-            }
-            let i = issuer_row(&mut out.issuers, &r.at.community);
-            i.receipts += 1;
-            i.received_points = i.received_points.saturating_add(r.points);
-            out.receipts += 1;
-            if r.credit.is_some() {
-                i.credited_points = i.credited_points.saturating_add(r.points);
-                out.credited += 1;
-            } else {
-                out.uncredited += 1;
-            }
-        }
-        for s in self.store.settlements()? {
-            let i = issuer_row(&mut out.issuers, &s.issuer);
-            i.settled_points = i.settled_points.saturating_add(s.points);
-            i.settled_fen = i.settled_fen.saturating_add(s.fen);
-        }
-        for i in &mut out.issuers {
-            i.unsettled_points = i.credited_points.saturating_sub(i.settled_points);
-        }
-        Ok(out)
-    }
-
-    /// The verified `Credit` of a receipt on the home ledger, if it is there yet.
-    async fn find_credit(&self, r: &SaleReceipt) -> Result<Option<EntryRef>, Refusal> {
-        let ask = SyncRequest::CreditOf { merchant_community: self.home.clone(), source: r.at.clone() };
-        let proof = match self.link.request(ask).await {
-            Ok(SyncResponse::Proof(p)) => p,
-            _ => return Ok(None),
-        };
-        let me = self.key.public();
-        let matches = matches!(&proof.entry.entry.body,
-            Body::Credit(c) if c.source == r.at && c.merchant == me && c.points == r.points);
-        if !matches || proof.entry.entry.community != self.home {
-            return Err(refusal("proof-invalid", format!("the credit shown for {:?} is not this receipt's", r.at)));
-        }
-        let mut verdict = self.trust()?.verify(&proof);
-        if verdict.as_ref().is_err_and(|e| may_be_a_key_change(e, &proof, self.min_witnesses)) {
-            self.refresh_keys().await?;
-            verdict = self.trust()?.verify(&proof);
-        }
-        match verdict {
-            Ok(v) => Ok(Some(v.at)),
-            Err(LightError::Checkpoint(CheckpointError::TooFewWitnesses { .. })) => Ok(None),
-            Err(e) => Err(refusal("proof-invalid", format!("the credit's proof does not verify: {e}"))),
-        }
-    }
 }
 
 /// A proof that fails on a signature, or on too few witnesses although enough of them
 /// cosigned, may be signed with keys this till has not learned yet (a rotation, a revocation, a
 /// witness's new key). Too few cosignatures is the usual wait for witnesses, not a key change.
-fn may_be_a_key_change(e: &LightError, proof: &EntryProof, min_witnesses: usize) -> bool {
+pub(super) fn may_be_a_key_change(e: &LightError, proof: &EntryProof, min_witnesses: usize) -> bool {
     match e {
         LightError::Signature(_) | LightError::Checkpoint(CheckpointError::Signature { .. }) => true,
         LightError::Checkpoint(CheckpointError::TooFewWitnesses { community, .. }) => {
@@ -479,28 +347,10 @@ fn may_be_a_key_change(e: &LightError, proof: &EntryProof, min_witnesses: usize)
     }
 }
 
-fn issuer_row<'a>(rows: &'a mut Vec<IssuerReconciliation>, issuer: &CommunityId) -> &'a mut IssuerReconciliation {
-    let idx = match rows.iter().position(|r| &r.issuer == issuer) {
-        Some(i) => i,
-        None => {
-            rows.push(IssuerReconciliation {
-                issuer: issuer.clone(),
-                receipts: 0,
-                received_points: 0,
-                credited_points: 0,
-                settled_points: 0,
-                settled_fen: 0,
-                unsettled_points: 0,
-            });
-            rows.len() - 1
-        }
-    };
-    &mut rows[idx]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use linli_protocol::body::Body;
 
     #[test]
     fn only_signature_failures_or_uncounted_cosigners_suggest_a_key_change() {
@@ -542,6 +392,10 @@ mod tests {
         assert_eq!(from_rule("expired", String::new()).code, "expired");
         assert_eq!(from_rule("exchange-rate", String::new()).code, "wrong-amount");
         assert_eq!(from_rule("exposure-exceeded", String::new()).code, "credit-limit");
+        let r = from_rule("insufficient-holdings", "holds 5, needs 10".into());
+        assert_eq!(r.code, "insufficient-holdings");
+        assert!(r.reason.starts_with("the merchant does not hold that many points"), "{}", r.reason);
+        assert!(!r.reason.contains("refused the payment"), "{}", r.reason);
         let r = from_rule("something-new", "detail".into());
         assert_eq!(r.code, "refused");
         assert!(r.reason.contains("detail"));

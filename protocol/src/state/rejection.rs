@@ -90,6 +90,8 @@ pub enum Rejection {
     ExposureExceeded { limit_fen: u64, uncleared_fen: u64, payment_fen: u64 },
     #[error("{what} {reference:?} is not known yet (held until it arrives)")]
     MissingDependency { what: &'static str, reference: EntryRef },
+    #[error("the served resident {served} must be {expected}, but is {actual}")]
+    ServedNotResident { served: PublicKey, expected: String, actual: String },
     #[error("{field} does not match the source entry: expected {expected}, got {actual}")]
     SourceMismatch { field: &'static str, expected: String, actual: String },
     #[error("source {source_ref:?} was already used by {first:?}")]
@@ -158,6 +160,7 @@ impl Rejection {
             ExposureLimitStale { .. } => "exposure-limit-stale",
             ExposureExceeded { .. } => "exposure-exceeded",
             MissingDependency { .. } => "missing-dependency",
+            ServedNotResident { .. } => "served-not-resident",
             SourceMismatch { .. } => "source-mismatch",
             AlreadyUsed { .. } => "source-reused",
             SettledTotal { .. } => "settled-total",

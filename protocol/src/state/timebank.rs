@@ -6,6 +6,7 @@ use super::apply::{same_ref, Cx, MAX_TEXT};
 use super::checks::{self, add, sub};
 use super::{Change, DrawRecord, Rejection, Role, MAX_TIME_RECORD_MINUTES};
 use crate::body::{Signed, TimeDraw, TimeFulfil, TimeService};
+use crate::primitives::PublicKey;
 
 pub(super) fn time_credit(cx: &mut Cx, s: &Signed<TimeService>) -> Result<(), Rejection> {
     let t = &s.payload;
@@ -19,6 +20,7 @@ pub(super) fn time_credit(cx: &mut Cx, s: &Signed<TimeService>) -> Result<(), Re
         });
     }
     let mut provider = cx.active_account(&t.provider, Role::Resident)?;
+    served_is_resident(cx, &t.served)?;
     cx.use_nonce(s)?;
     provider.minutes = add("minutes", provider.minutes, t.minutes)?;
     let here = cx.community().clone();
@@ -27,6 +29,19 @@ pub(super) fn time_credit(cx: &mut Cx, s: &Signed<TimeService>) -> Result<(), Re
     totals.minutes_held = add("minutes held", totals.minutes_held, t.minutes)?;
     cx.changes.push(Change::Account(here, t.provider, provider));
     Ok(())
+}
+
+/// The served resident who signs a `TimeCredit` must be an active enrolled resident of the
+/// community that sequences it: a throwaway key cannot confirm a service and mint minutes.
+fn served_is_resident(cx: &Cx, served: &PublicKey) -> Result<(), Rejection> {
+    let here = cx.community();
+    let actual = match cx.state.account(here, served) {
+        None => format!("not enrolled in {here}"),
+        Some(a) if a.replaced_by.is_some() => format!("a replaced key of {here}"),
+        Some(a) if a.role != Role::Resident => format!("a {:?} account of {here}", a.role),
+        Some(_) => return Ok(()),
+    };
+    Err(Rejection::ServedNotResident { served: *served, expected: format!("an active resident of {here}"), actual })
 }
 
 pub(super) fn time_spend(cx: &mut Cx, s: &Signed<TimeDraw>) -> Result<(), Rejection> {
@@ -71,4 +86,63 @@ pub(super) fn time_fulfil(cx: &mut Cx, f: &TimeFulfil) -> Result<(), Rejection> 
     draw.fulfilled_by = Some(cx.here.clone());
     cx.changes.push(Change::Draw(f.source.hash, draw));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::body::{Body, RegisterMerchant, TimeService};
+    use crate::state::Rejection;
+    use crate::testkit::{key, TestFederation};
+
+    fn credit(f: &mut TestFederation, served: &str, nonce: u64) -> Result<(), Rejection> {
+        let svc = TimeService {
+            provider: key("provider").public(),
+            served: key(served).public(),
+            minutes: 45,
+            service: "tutoring".into(),
+            nonce,
+        };
+        let signed = f.sign(svc, &key(served));
+        f.append("a", Body::TimeCredit(signed)).map(|_| ()).map_err(|e| e.rejection)
+    }
+
+    fn federation() -> TestFederation {
+        let mut f = TestFederation::new(&["a", "b"]);
+        f.enroll("a", &key("provider")).unwrap();
+        f
+    }
+
+    #[test]
+    fn an_enrolled_resident_of_the_community_confirms_a_service() {
+        let mut f = federation();
+        f.enroll("a", &key("neighbour")).unwrap();
+        credit(&mut f, "neighbour", 1).unwrap();
+        assert_eq!(f.state.account(&crate::testkit::cid("a"), &key("provider").public()).unwrap().minutes, 45);
+    }
+
+    #[test]
+    fn a_throwaway_or_foreign_key_cannot_confirm_a_service() {
+        let mut f = federation();
+        // Never enrolled anywhere: the rejection names what was expected and what it is.
+        let err = credit(&mut f, "throwaway", 1).unwrap_err();
+        assert_eq!(
+            err,
+            Rejection::ServedNotResident {
+                served: key("throwaway").public(),
+                expected: "an active resident of a".into(),
+                actual: "not enrolled in a".into(),
+            }
+        );
+        assert_eq!(err.rule(), "served-not-resident");
+        // A resident of another community does not count here.
+        f.enroll("b", &key("visitor")).unwrap();
+        let err = credit(&mut f, "visitor", 2).unwrap_err();
+        assert!(matches!(&err, Rejection::ServedNotResident { actual, .. } if actual == "not enrolled in a"), "{err}");
+        // Nor does a merchant account.
+        let shop = RegisterMerchant { merchant: key("shop").public(), name: "shop".into(), category: "food".into() };
+        f.append("a", Body::RegisterMerchant(shop)).unwrap();
+        let err = credit(&mut f, "shop", 3).unwrap_err();
+        assert!(matches!(&err, Rejection::ServedNotResident { actual, .. } if actual.contains("Merchant")), "{err}");
+        assert_eq!(f.state.account(&crate::testkit::cid("a"), &key("provider").public()).unwrap().minutes, 0);
+    }
 }

@@ -23,6 +23,8 @@ pub struct Golden {
     pub genesis: Genesis,
     pub genesis_hash: Hash,
     pub community: CommunityId,
+    /// The resident who confirms the time credit (seq 10); enrolled before this excerpt.
+    pub neighbour: linli_protocol::PublicKey,
     /// One entry per body kind, seq 0..16, chained and signed by the key in force.
     pub entries: Vec<SignedEntry>,
     /// The community key that signed each entry.
@@ -251,6 +253,7 @@ pub fn golden() -> Golden {
         genesis,
         genesis_hash: g,
         community: l,
+        neighbour: r2.public(),
         entries,
         signers,
         start_keys: SignerKeys { current: signing.public(), recovery: recovery.public() },

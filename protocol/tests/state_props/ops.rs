@@ -188,9 +188,9 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
         6 => (c(), any::<u8>(), 0u8..3, wrong(5)).prop_map(|(c, other, cite, wrong)| Op::Clearing { c, other, cite, wrong }),
         6 => (c(), 0u8..3, prop_oneof![1 => 0u16..=5, 2 => 0u16..=300], rarely())
             .prop_map(|(c, issuer, fen, twice)| Op::Limit { c, issuer, fen, twice }),
-        6 => (c(), slot(), c(), any::<u8>(), prop_oneof![4 => 1u16..200, 1 => 0u16..1500], rarely())
+        6 => (c(), slot(), prop_oneof![3 => Just(9u8), 1 => c()], any::<u8>(), prop_oneof![4 => 1u16..200, 1 => 0u16..1500], rarely())
             .prop_map(|(c, provider, sc, served, minutes, reuse_nonce)| Op::TimeCredit {
-                c, provider, sc, served, minutes, reuse_nonce
+                c, provider, sc: if sc == 9 { c } else { sc }, served, minutes, reuse_nonce
             }),
         5 => (c(), slot(), c(), 0u16..120, rarely())
             .prop_map(|(c, slot, serving, minutes, reuse_nonce)| Op::TimeSpend { c, slot, serving, minutes, reuse_nonce }),

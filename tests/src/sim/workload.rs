@@ -282,8 +282,17 @@ impl Workload {
                 })
             }
             87..=93 => {
-                // Time credit: served by anyone, provider `r` earns at home.
-                let s = rng.index(self.residents.len());
+                // Time credit: provider `r` earns at home, confirmed by the served resident,
+                // mostly a neighbour (an enrolled resident of the same home); now and then anyone,
+                // which the home refuses unless it is a neighbour.
+                let s = if rng.chance(900) {
+                    let neighbours: Vec<usize> = (0..self.residents.len())
+                        .filter(|&i| i != r && self.residents[i].home == home && self.residents[i].enrolled)
+                        .collect();
+                    *rng.pick(&neighbours)?
+                } else {
+                    rng.index(self.residents.len())
+                };
                 let served = &self.residents[s];
                 let service = TimeService {
                     provider: self.residents[r].key.public(),

@@ -358,7 +358,8 @@ impl World {
                 let ok = (1..=MAX_MINUTES).contains(&minutes)
                     && provider != served.public()
                     && fresh
-                    && self.model.active(c, &provider, Role::Resident);
+                    && self.model.active(c, &provider, Role::Resident)
+                    && self.model.active(c, &served.public(), Role::Resident);
                 let svc = self.sign(
                     TimeService { provider, served: served.public(), minutes, service: "tutoring".into(), nonce },
                     &served,
