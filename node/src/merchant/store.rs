@@ -121,6 +121,34 @@ pub enum SettlementOrigin {
     Ledger,
 }
 
+/// A settlement as version 1 of the store kept it (read only to upgrade the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SettlementV1 {
+    at: EntryRef,
+    issuer: CommunityId,
+    points: u64,
+    fen: u64,
+    nonce: u64,
+    time_ms: u64,
+}
+
+impl SettlementV1 {
+    fn upgraded(self) -> Settlement {
+        let SettlementV1 { at, issuer, points, fen, nonce, time_ms } = self;
+        Settlement {
+            at,
+            issuer,
+            points,
+            fen,
+            nonce,
+            time_ms,
+            origin: SettlementOrigin::Till,
+            proof: None,
+            checkpoint_size: None,
+        }
+    }
+}
+
 /// The receipts store; cheap to clone.
 #[derive(Clone)]
 pub struct TillStore {
@@ -162,7 +190,7 @@ impl TillStore {
             }
             Some(v) => {
                 let actual = v.as_slice().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if actual != TILL_SCHEMA_VERSION {
+                if actual != TILL_SCHEMA_VERSION && actual != 1 {
                     return Err(TillStoreError::Schema { expected: TILL_SCHEMA_VERSION, actual });
                 }
             }
@@ -172,7 +200,27 @@ impl TillStore {
         if actual != *genesis_hash {
             return Err(TillStoreError::Genesis { expected: *genesis_hash, actual });
         }
+        if self.db.get_cf(cf, b"schema_version")?.as_deref() == Some(&1u32.to_be_bytes()[..]) {
+            self.upgrade_from_v1()?;
+        }
         Ok(())
+    }
+
+    /// Version 1 kept settlements without their proof or origin. They become settlements the
+    /// till made (`Till`) with no proof yet; the next reconciliation scans the home ledger from
+    /// its start and proves them. One synced batch: the store is either still version 1 or
+    /// wholly version 2.
+    fn upgrade_from_v1(&self) -> Result<(), TillStoreError> {
+        let cf = self.cf(TillColumn::Settlements)?;
+        let mut b = WriteBatch::default();
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, v) = item?;
+            let old: SettlementV1 = encoding::decode("settlement (version 1)", &v, MAX_MESSAGE_BYTES)
+                .map_err(|e| TillStoreError::Corrupt(e.to_string()))?;
+            b.put_cf(cf, key, encoding::encode(&old.upgraded()));
+        }
+        b.put_cf(self.cf(TillColumn::Meta)?, b"schema_version", TILL_SCHEMA_VERSION.to_be_bytes());
+        Ok(self.db.write_opt(b, &synced())?)
     }
 
     fn cf(&self, c: TillColumn) -> Result<&rocksdb::ColumnFamily, TillStoreError> {
@@ -321,6 +369,54 @@ mod tests {
         let store = TillStore::open(dir.path(), &g).unwrap();
         assert_eq!(store.settlements().unwrap(), vec![s]);
         assert_eq!(store.settle_scan().unwrap(), (5, Hash([2; 32])));
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded_and_keeps_its_settlements() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = testkit::genesis(&["a", "b"]);
+        let v1 = SettlementV1 {
+            at: EntryRef { community: testkit::cid("b"), seq: 4, hash: Hash([1; 32]) },
+            issuer: testkit::cid("a"),
+            points: 30,
+            fen: 300,
+            nonce: 7,
+            time_ms: 1,
+        };
+        {
+            // Write what version 1 wrote: its settlement layout and schema version 1.
+            let store = TillStore::open(dir.path(), &g).unwrap();
+            let mut b = WriteBatch::default();
+            b.put_cf(store.cf(TillColumn::Settlements).unwrap(), 7u64.to_be_bytes(), encoding::encode(&v1));
+            b.put_cf(store.cf(TillColumn::Meta).unwrap(), b"schema_version", 1u32.to_be_bytes());
+            store.db.write_opt(b, &synced()).unwrap();
+        }
+        let store = TillStore::open(dir.path(), &g).unwrap();
+        let upgraded = store.settlements().unwrap();
+        assert_eq!(upgraded, vec![v1.clone().upgraded()]);
+        assert_eq!(
+            (upgraded[0].points, upgraded[0].origin, upgraded[0].proof.is_none()),
+            (30, SettlementOrigin::Till, true)
+        );
+        assert_eq!(store.settle_scan().unwrap(), (0, Hash::ZERO), "the next reconciliation scans from the start");
+        drop(store);
+        let meta = TillStore::open(dir.path(), &g).unwrap();
+        let version = meta.db.get_cf(meta.cf(TillColumn::Meta).unwrap(), b"schema_version").unwrap().unwrap();
+        assert_eq!(version, TILL_SCHEMA_VERSION.to_be_bytes());
+    }
+
+    #[test]
+    fn a_newer_or_unknown_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = testkit::genesis(&["a", "b"]);
+        {
+            let store = TillStore::open(dir.path(), &g).unwrap();
+            let mut b = WriteBatch::default();
+            b.put_cf(store.cf(TillColumn::Meta).unwrap(), b"schema_version", 3u32.to_be_bytes());
+            store.db.write_opt(b, &synced()).unwrap();
+        }
+        let err = TillStore::open(dir.path(), &g).err().unwrap();
+        assert!(matches!(err, TillStoreError::Schema { expected: 2, actual: 3 }), "{err}");
     }
 
     #[test]
