@@ -84,7 +84,7 @@ impl EventLoop {
                     }
                     if let Some((community, from)) = o.gap {
                         // Held back until its predecessors come; sync them from the sender.
-                        let _ = tx.send(Internal::SyncFrom { peer: source, community, from }).await;
+                        let _ = tx.send(Internal::SyncFrom { peer: source, community, from, until: None }).await;
                         MessageAcceptance::Ignore
                     } else if o.waiting || o.applied == 0 {
                         // Held back, or already known (a replay): not relayed, not penalised.
@@ -106,8 +106,8 @@ impl EventLoop {
         let n = list.len() as u64;
         let now = std::time::Instant::now();
         let (community, chained, next) = match &request {
-            Some(SyncRequest::Range { community, from, limit }) => {
-                let (chained, next) = self.chains.answered(community, peer, *from, *limit, n, now);
+            Some(SyncRequest::Range { community, from, .. }) => {
+                let (chained, next) = self.chains.answered(community, peer, *from, n, now);
                 (Some(community.clone()), chained, next)
             }
             _ => (None, false, None),
@@ -164,7 +164,7 @@ impl EventLoop {
                     .await
                     .unwrap_or((0, None));
                     if size > ours {
-                        let _ = tx.send(Internal::SyncFrom { peer, community, from: ours }).await;
+                        let _ = tx.send(Internal::SyncFrom { peer, community, from: ours, until: Some(size) }).await;
                     } else if size > 0 && ours_at.is_some_and(|h| h != head) {
                         // Same position, another entry: fetch it; the sequencer proves the fork.
                         let request = SyncRequest::Range { community, from: size - 1, limit: 1 };
