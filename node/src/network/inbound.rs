@@ -1,7 +1,7 @@
 //! What the event loop does with what peers send: gossip is validated by the sequencer thread
 //! off the loop and the verdict reported to gossipsub (accept, ignore and sync a gap, or reject
-//! so the sender is penalised); sync answers (heads, entry ranges, alerts) are turned into the
-//! next request or handed to the sequencer.
+//! so the sender is penalised); sync answers (heads, entry ranges, alerts, checkpoints) are turned
+//! into the next request or handed to the sequencer.
 
 use super::messages::{GossipMessage, SyncRequest, SyncResponse};
 use super::{EventLoop, Internal};
@@ -151,23 +151,31 @@ impl EventLoop {
             match response {
                 SyncResponse::Head { community, size, head } => {
                     let c = community.clone();
-                    // Our size, and our hash at the peer's last position (to spot a fork).
-                    let (ours, ours_at) = tokio::task::spawn_blocking(move || {
+                    // Our size, our hash at the peer's last position (to spot a fork), and the
+                    // size of the latest checkpoint we hold.
+                    let (ours, ours_at, checkpointed) = tokio::task::spawn_blocking(move || {
                         let ours = store.head(&c).map(|(n, _)| n).unwrap_or(0);
                         let at = if size > 0 && size <= ours {
                             linli_protocol::merkle::LeafSource::leaf(&store.leaves(&c), size - 1)
                         } else {
                             None
                         };
-                        (ours, at)
+                        let checkpointed =
+                            store.latest_checkpoint(&c).ok().flatten().map(|cp| cp.signed.checkpoint.size);
+                        (ours, at, checkpointed)
                     })
                     .await
-                    .unwrap_or((0, None));
+                    .unwrap_or((0, None, None));
                     if size > ours {
                         let _ = tx.send(Internal::SyncFrom { peer, community, from: ours, until: Some(size) }).await;
                     } else if size > 0 && ours_at.is_some_and(|h| h != head) {
                         // Same position, another entry: fetch it; the sequencer proves the fork.
                         let request = SyncRequest::Range { community, from: size - 1, limit: 1 };
+                        let _ = tx.send(Internal::Request { peer, request }).await;
+                    } else if size == ours && size > 0 && checkpointed.is_none_or(|n| n < size) {
+                        // In step, but no checkpoint of the whole ledger here (its gossip was
+                        // missed, e.g. while cut off): ask this peer for the latest it holds.
+                        let request = SyncRequest::LatestCheckpoint(community);
                         let _ = tx.send(Internal::Request { peer, request }).await;
                     }
                 }
@@ -175,6 +183,12 @@ impl EventLoop {
                     for proof in proofs {
                         // The sequencer verifies each and records the ones it did not hold.
                         let _ = sequencer.alert(proof).await;
+                    }
+                }
+                SyncResponse::Checkpoint(cp) => {
+                    // Verified, merged, cosigned (and gossiped) like one received over gossip.
+                    if let Ok(crate::sequencer::CheckpointVerdict::Invalid) = sequencer.peer_checkpoint(*cp).await {
+                        tracing::warn!(%peer, "peer served a checkpoint its community did not sign");
                     }
                 }
                 SyncResponse::Error(e) => tracing::debug!(%peer, error = %e, "sync error"),

@@ -53,6 +53,9 @@ pub enum SyncRequest {
     /// gets a proven equivocator's entry past its conflict that an honest ledger cites (answered
     /// with `Entries` of that one entry, or `NotYet`).
     Evidence(EntryRef),
+    /// The latest checkpoint of a community this node holds, with its cosignatures: how a node
+    /// gets the checkpoints it missed while cut off (answered with `Checkpoint`, or `NotYet`).
+    LatestCheckpoint(CommunityId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +80,7 @@ pub enum SyncResponse {
     /// Not available yet (no covering checkpoint, no credit yet): ask again later.
     NotYet(String),
     Error(String),
+    Checkpoint(Box<CosignedCheckpoint>),
 }
 
 impl GossipMessage {
