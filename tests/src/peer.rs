@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub struct PeerBehaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
-    pub identify: identify::Behaviour,
+    pub identify: libp2p::swarm::behaviour::toggle::Toggle<identify::Behaviour>,
 }
 
 pub struct SyncPeer {
@@ -41,6 +41,15 @@ impl SyncPeer {
     /// A peer announcing identify `protocol_version`, subscribed to the entries topic of the
     /// federation `genesis_hash`.
     pub fn new(protocol_version: String, genesis_hash: &Hash) -> SyncPeer {
+        SyncPeer::build(Some(protocol_version), genesis_hash)
+    }
+
+    /// A peer that never identifies itself (no identify protocol at all).
+    pub fn without_identify(genesis_hash: &Hash) -> SyncPeer {
+        SyncPeer::build(None, genesis_hash)
+    }
+
+    fn build(protocol_version: Option<String>, genesis_hash: &Hash) -> SyncPeer {
         let config = gossip::config_builder().heartbeat_interval(Duration::from_millis(200)).build().unwrap();
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
@@ -53,9 +62,13 @@ impl SyncPeer {
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
                 ),
-                identify: identify::Behaviour::new(
-                    identify::Config::new(protocol_version, key.public()).with_agent_version("linli-test-peer".into()),
-                ),
+                identify: protocol_version
+                    .map(|pv| {
+                        identify::Behaviour::new(
+                            identify::Config::new(pv, key.public()).with_agent_version("linli-test-peer".into()),
+                        )
+                    })
+                    .into(),
             })
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -102,8 +115,18 @@ impl SyncPeer {
 
     /// Send `request` to `peer` and wait for the answer (or the failure) up to 15 s.
     pub async fn request(&mut self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, String> {
+        self.request_within(peer, request, Duration::from_secs(15)).await
+    }
+
+    /// Send `request` to `peer` and wait for the answer (or the failure) up to `limit`.
+    pub async fn request_within(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        limit: Duration,
+    ) -> Result<SyncResponse, String> {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        let end = Instant::now() + Duration::from_secs(15);
+        let end = Instant::now() + limit;
         while Instant::now() < end {
             if let Some(i) = self.answers.iter().position(|(a, _)| *a == id) {
                 return self.answers.swap_remove(i).1;
@@ -112,7 +135,7 @@ impl SyncPeer {
                 self.on_event(ev);
             }
         }
-        Err("no answer within 15 s".into())
+        Err(format!("no answer within {limit:?}"))
     }
 
     /// Publish `bytes` on the entries topic, retrying while gossipsub has no peer yet (10 s).

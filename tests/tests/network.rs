@@ -22,7 +22,7 @@ const LIMIT: Duration = Duration::from_secs(40);
 
 /// A peer announcing another genesis: what it asks before its identify arrives is not answered,
 /// it is disconnected, its redials are refused (the node does not identify itself to it again),
-/// and the federation carries on.
+/// and the federation carries on. A peer that never identifies itself is not served either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_of_another_federation_is_refused_and_not_served() {
     let mut rig = Rig::new(2);
@@ -51,6 +51,12 @@ async fn a_peer_of_another_federation_is_refused_and_not_served() {
     assert!(later.is_err(), "a banned peer was served: {later:?}");
     eprintln!("foreign peer: first request {answer:?}, identified {} time(s), later {later:?}", foreign.identified);
 
+    // A peer that never identifies itself is not served either (its requests wait for an
+    // identify that does not come).
+    let mut silent = SyncPeer::without_identify(&rig.genesis_hash);
+    assert!(silent.connect(&addr, node).await);
+    let unidentified = silent.request_within(node, range.clone(), Duration::from_secs(3)).await;
+    assert!(unidentified.is_err(), "a peer that never identified itself was served: {unidentified:?}");
     // A peer of this federation asking the same is served.
     let mut ours = SyncPeer::new(protocol_version(&rig.genesis_hash), &rig.genesis_hash);
     assert!(ours.connect(&addr, node).await);
