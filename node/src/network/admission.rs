@@ -2,7 +2,8 @@
 //! version `/linli/1/<genesis hash>`). Requests that arrive before its identify are held (a few
 //! per peer) and answered when it matches; a peer of another federation is disconnected and
 //! refused for [`FOREIGN_BAN`] (it would otherwise redial every second), and what it asked is
-//! dropped unanswered (its requests fail).
+//! dropped unanswered (its requests fail). An admitted request is answered off the loop, or
+//! forwarded to its home community's node when it is a submission for another community.
 
 use super::messages::{SyncRequest, SyncResponse};
 use super::EventLoop;
@@ -89,5 +90,28 @@ impl EventLoop {
         self.community_peers.retain(|_, p| *p != peer);
         self.banned.insert(peer, Instant::now() + FOREIGN_BAN);
         self.swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+
+    /// Answer a request of an admitted peer: a submission for another community is forwarded
+    /// to that community's node; anything else is answered off the loop.
+    pub(super) fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+        if let Some(home) = self.server.forward_to(&request) {
+            match self.community_peers.get(&home).copied() {
+                Some(peer) => {
+                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                    self.pending.insert(id, super::Pending::Forward(channel));
+                }
+                None => {
+                    let response = SyncResponse::Error(format!("no connection to community {home}'s node"));
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                }
+            }
+            return;
+        }
+        let (server, tx) = (self.server.clone(), self.internal_tx.clone());
+        tokio::spawn(async move {
+            let response = server.answer(request).await;
+            let _ = tx.send(super::Internal::Respond { channel, response }).await;
+        });
     }
 }

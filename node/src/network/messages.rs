@@ -1,6 +1,7 @@
 //! What nodes say to each other: gossip messages (new entries, checkpoints, equivocation
-//! alerts) and the request-response protocol (ledger heads and entry ranges for sync; payment
-//! and settlement submission, entry proofs and alerts for merchant light nodes). All in the
+//! alerts) and the request-response protocol (ledger heads, entry ranges and latest checkpoints
+//! for sync; consistency proofs; payment and settlement submission, entry proofs and alerts for
+//! merchant light nodes). All in the
 //! protocol's canonical encoding, decoded strictly with byte limits.
 
 use linli_protocol::body::{Payment, SettlementRequest};

@@ -489,25 +489,4 @@ impl EventLoop {
         }
         self.metrics.set_peers(self.peers.len());
     }
-
-    fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
-        if let Some(home) = self.server.forward_to(&request) {
-            match self.community_peers.get(&home).copied() {
-                Some(peer) => {
-                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                    self.pending.insert(id, Pending::Forward(channel));
-                }
-                None => {
-                    let response = SyncResponse::Error(format!("no connection to community {home}'s node"));
-                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
-                }
-            }
-            return;
-        }
-        let (server, tx) = (self.server.clone(), self.internal_tx.clone());
-        tokio::spawn(async move {
-            let response = server.answer(request).await;
-            let _ = tx.send(Internal::Respond { channel, response }).await;
-        });
-    }
 }
