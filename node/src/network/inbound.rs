@@ -7,7 +7,10 @@ use super::messages::{GossipMessage, SyncRequest, SyncResponse};
 use super::{EventLoop, Internal};
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::PeerId;
-use linli_protocol::SignedEntry;
+use linli_protocol::{CommunityId, SignedEntry};
+
+/// How often one ledger's latest checkpoint may be asked of a peer.
+const CHECKPOINT_FETCH_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl EventLoop {
     pub(super) fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
@@ -141,6 +144,19 @@ impl EventLoop {
         });
     }
 
+    /// Ask `peer` for its latest checkpoint of `community`, at most once per
+    /// [`CHECKPOINT_FETCH_EVERY`] per ledger (while a ledger grows, its newest entries always run
+    /// ahead of its checkpoints; gossip brings those, this only repairs what gossip missed).
+    pub(super) fn fetch_checkpoint(&mut self, peer: PeerId, community: CommunityId) {
+        let now = std::time::Instant::now();
+        let due =
+            self.checkpoint_asked.get(&community).is_none_or(|t| now.duration_since(*t) >= CHECKPOINT_FETCH_EVERY);
+        if due {
+            self.checkpoint_asked.insert(community.clone(), now);
+            self.request(peer, SyncRequest::LatestCheckpoint(community));
+        }
+    }
+
     pub(super) fn on_response(&mut self, peer: PeerId, request: Option<SyncRequest>, response: SyncResponse) {
         let response = match response {
             SyncResponse::Entries(list) => return self.on_entries(peer, request, list),
@@ -175,8 +191,7 @@ impl EventLoop {
                     } else if size == ours && size > 0 && checkpointed.is_none_or(|n| n < size) {
                         // In step, but no checkpoint of the whole ledger here (its gossip was
                         // missed, e.g. while cut off): ask this peer for the latest it holds.
-                        let request = SyncRequest::LatestCheckpoint(community);
-                        let _ = tx.send(Internal::Request { peer, request }).await;
+                        let _ = tx.send(Internal::FetchCheckpoint { peer, community }).await;
                     }
                 }
                 SyncResponse::Alerts(proofs) => {

@@ -122,6 +122,11 @@ enum Internal {
     },
     /// A followed ledger cites an entry of this ledger: replicate it too (on demand).
     Follow(CommunityId),
+    /// In step with `peer` on `community` but no checkpoint of the whole ledger here.
+    FetchCheckpoint {
+        peer: PeerId,
+        community: CommunityId,
+    },
     /// Catch up `community` from `from` with `peer` (unless a chain already does), up to
     /// `until`, the size the peer advertised, if known.
     SyncFrom {
@@ -162,6 +167,8 @@ struct EventLoop {
     pending: HashMap<OutboundRequestId, Pending>,
     /// Running catch-up downloads, one per ledger.
     chains: catchup::SyncChains,
+    /// When each ledger's latest checkpoint was last asked of a peer (rate limit).
+    checkpoint_asked: HashMap<CommunityId, std::time::Instant>,
     /// When each of this node's own sync requests was sent (for the latency histogram).
     sent: HashMap<OutboundRequestId, std::time::Instant>,
     metrics: Metrics,
@@ -281,6 +288,7 @@ pub async fn spawn(
         ticks: 0,
         pending: HashMap::new(),
         chains: Default::default(),
+        checkpoint_asked: HashMap::new(),
         sent: HashMap::new(),
         metrics,
         internal_tx,
@@ -378,6 +386,7 @@ impl EventLoop {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
             Internal::Request { peer, request } => self.request(peer, request),
+            Internal::FetchCheckpoint { peer, community } => self.fetch_checkpoint(peer, community),
             Internal::SyncFrom { peer, community, from, until } => {
                 if let Some(request) = self.chains.start(&community, peer, from, until, std::time::Instant::now()) {
                     self.request(peer, request);
