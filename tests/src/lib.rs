@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub mod peer;
 pub mod sim;
+pub mod status;
 
 pub const TOKEN: &str = "rig-operator-token";
 
@@ -116,6 +118,60 @@ impl Rig {
         let mut cfg: ConfigFile = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         cfg.follow = Some(follow.iter().map(|s| s.to_string()).collect());
         std::fs::write(path, toml::to_string(&cfg).unwrap()).unwrap();
+    }
+
+    /// A second instance of member `i`'s community node (a split-brain operator): the same
+    /// community and signing key, its own data directory, HTTP port and libp2p identity, listening
+    /// on a p2p address that is not in the genesis (it dials the others; nobody dials it). Files
+    /// only; returns its member index for [`Rig::start`].
+    pub fn twin(&mut self, i: usize) -> usize {
+        let id = self.members[i].id.clone();
+        let dir = self._root.path().join(format!("{id}-twin{}", self.members.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["genesis.toml", "signing.key", "operator.token"] {
+            std::fs::copy(self.members[i].dir.join(f), dir.join(f)).unwrap();
+        }
+        let text = std::fs::read_to_string(&self.members[i].config_path).unwrap();
+        let mut cfg: ConfigFile = toml::from_str(&text).unwrap();
+        let (http, p2p) = (free_port(), free_port());
+        cfg.http_listen = format!("127.0.0.1:{http}");
+        cfg.p2p_listen = Some(format!("/ip4/127.0.0.1/tcp/{p2p}"));
+        let config_path = dir.join("node.toml");
+        std::fs::write(&config_path, toml::to_string(&cfg).unwrap()).unwrap();
+        self.members.push(Member { id, dir, config_path, http_port: http, node: None });
+        self.members.len() - 1
+    }
+
+    /// Member `i`'s network handle (it must be running with networking).
+    pub fn net(&self, i: usize) -> linli_node::network::NetworkHandle {
+        self.members[i].node.as_ref().unwrap().network.clone().unwrap()
+    }
+
+    /// Cut the link between members `a` and `b` (both refuse the other).
+    pub async fn cut(&self, a: usize, b: usize) {
+        use linli_node::network::Control;
+        self.net(a).control(Control::Block(self.net(b).peer_id)).await;
+        self.net(b).control(Control::Block(self.net(a).peer_id)).await;
+    }
+
+    /// Heal the link between members `a` and `b`.
+    pub async fn heal(&self, a: usize, b: usize) {
+        use linli_node::network::Control;
+        self.net(a).control(Control::Unblock(self.net(b).peer_id)).await;
+        self.net(b).control(Control::Unblock(self.net(a).peer_id)).await;
+    }
+
+    /// Wait until `check` holds for member `i`'s `/v1/status` (panics after `limit`).
+    pub async fn wait_status(&self, i: usize, what: &str, limit: Duration, check: impl Fn(&Value) -> bool) {
+        let start = Instant::now();
+        loop {
+            let st = self.get(i, "/v1/status").await;
+            if check(&st) {
+                return;
+            }
+            assert!(start.elapsed() < limit, "node {i}: {what} did not happen within {limit:?}: {st}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn start(&mut self, i: usize) {
@@ -337,6 +393,8 @@ impl Rig {
 pub struct GossipPeer {
     pub swarm: libp2p::Swarm<libp2p::gossipsub::Behaviour>,
     pub topic: libp2p::gossipsub::IdentTopic,
+    /// Messages received on the topic while driven.
+    pub received: Vec<Vec<u8>>,
 }
 
 impl GossipPeer {
@@ -380,7 +438,7 @@ impl GossipPeer {
             }
             assert!(Instant::now() < deadline, "the node never subscribed");
         }
-        GossipPeer { swarm, topic }
+        GossipPeer { swarm, topic, received: Vec::new() }
     }
 
     pub fn peer_id(&self) -> libp2p::PeerId {
@@ -412,7 +470,10 @@ impl GossipPeer {
         use futures::StreamExt;
         let end = Instant::now() + d;
         while Instant::now() < end {
-            let _ = tokio::time::timeout(Duration::from_millis(20), self.swarm.select_next_some()).await;
+            let ev = tokio::time::timeout(Duration::from_millis(20), self.swarm.select_next_some()).await;
+            if let Ok(libp2p::swarm::SwarmEvent::Behaviour(libp2p::gossipsub::Event::Message { message, .. })) = ev {
+                self.received.push(message.data);
+            }
         }
     }
 }

@@ -65,72 +65,93 @@ async fn offline_node_catches_up_10000_entries() {
     rig.stop(0).await;
 }
 
-/// A community signs two different entries at one seq and shows one to each half: every honest
-/// node ends up holding a verifiable equivocation proof and quarantines the community.
+/// A split-brain operator: community c3's node runs twice from the same signing key (two
+/// instances with their own stores and libp2p identities), instance A linked only to c0 and
+/// instance B only to c1 and c2. Each sequences a different enrolment at seq 0 through the real
+/// API and sequencer and gossips it over its own links. Every honest node ends up holding a
+/// verifiable equivocation proof, shows c3 faulty and quarantined (A's next entry is not taken),
+/// accuses no honest community, and the honest ledgers still converge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equivocation_is_proven_on_every_honest_node() {
     use linli_node::network::messages::GossipMessage;
     use linli_protocol::body::{Body, Enroll};
-    use linli_protocol::checkpoint::EquivocationProof;
     use linli_protocol::testkit::key;
-    use linli_protocol::{CommunityId, Entry, Hash, SignedEntry};
+    use linli_protocol::{CommunityId, Entry, SignedEntry};
+    use linli_tests::status::{faulty, proofs, size};
 
     let mut rig = Rig::new(4);
-    for i in 0..3 {
-        rig.start(i).await; // c3, the equivocator, runs no honest node
+    let (a, b) = (3, rig.twin(3));
+    for i in [0, 1, 2, a, b] {
+        rig.start(i).await;
+    }
+    // A talks only to c0; B only to c1 and c2; the two instances never to each other.
+    for (x, y) in [(a, 1), (a, 2), (b, 0), (a, b)] {
+        rig.cut(x, y).await;
     }
     let evil = key("c3/signing");
     let c3 = CommunityId::new("c3").unwrap();
-    let fork = |label: &str| {
-        let body = Body::Enroll(Enroll { resident: key(label).public(), profile_hash: Hash::ZERO });
-        let e = Entry { community: c3.clone(), seq: 0, prev_hash: Hash::ZERO, time_ms: 1, body };
-        SignedEntry::sign(e, &evil, &rig.genesis_hash)
-    };
-    // The equivocating community signs two entries at seq 0 and gossips one to each half: one
-    // peer of its own talks only to c0, another only to c2.
-    let (a, b) = (fork("left"), fork("right"));
-    let mut left = linli_tests::GossipPeer::connect(&rig, 0, "entries").await;
-    let mut right = linli_tests::GossipPeer::connect(&rig, 2, "entries").await;
-    left.publish_when_ready(GossipMessage::Entry(Box::new(a)).to_bytes()).await;
-    right.publish_when_ready(GossipMessage::Entry(Box::new(b)).to_bytes()).await;
-    let drive = tokio::spawn(async move {
-        tokio::join!(left.drive(Duration::from_secs(5)), right.drive(Duration::from_secs(5)));
-    });
+    let enrol = |label: &str| json!({"resident": key(label).public(), "profile_hash": linli_protocol::Hash::ZERO});
+    let (s, left) = rig.post(a, "/v1/operator/residents", enrol("left")).await;
+    assert_eq!(s, 200, "{left}");
+    let (s, right) = rig.post(b, "/v1/operator/residents", enrol("right")).await;
+    assert_eq!(s, 200, "{right}");
+    assert_eq!((left["seq"].as_u64(), right["seq"].as_u64()), (Some(0), Some(0)), "both at seq 0");
+    assert_ne!(left["hash"], right["hash"], "two different entries");
 
     let start = std::time::Instant::now();
-    loop {
-        let mut all = true;
-        for i in 0..3 {
-            let st = rig.get(i, "/v1/status").await;
-            let faulty =
-                st["ledgers"].as_array().unwrap().iter().any(|l| l["community"] == "c3" && l["faulty"] == true);
-            let proofs: Vec<EquivocationProof> = st["alerts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| EquivocationProof::from_bytes(&hex_decode(a["proof"].as_str().unwrap())).unwrap())
-                .collect();
-            let proven =
-                proofs.iter().any(|p| p.community() == &c3 && p.verify(&rig.genesis_hash, &evil.public()).is_ok());
+    for i in 0..3 {
+        rig.wait_status(i, "c3's equivocation proven", Duration::from_secs(60), |st| {
+            let ps = proofs(st);
             // Honest communities are never accused.
-            assert!(proofs.iter().all(|p| p.community() == &c3), "an honest community was accused: {st}");
-            all &= faulty && proven;
-        }
-        if all {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "equivocation not proven everywhere in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(ps.iter().all(|p| p.community() == &c3), "an honest community was accused: {st}");
+            let proven = ps.iter().any(|p| p.position() == 0 && p.verify(&rig.genesis_hash, &evil.public()).is_ok());
+            faulty(st, "c3") && proven
+        })
+        .await;
     }
     eprintln!("equivocation proven on all 3 honest nodes in {:?}", start.elapsed());
-    drive.abort();
+
+    // Each instance knows it is proven: it refuses to sequence more.
+    let (s, v) = rig.post(a, "/v1/operator/residents", enrol("later")).await;
+    assert_eq!((s, v["error"].as_str()), (422, Some("community-faulty")), "{v}");
+    // Quarantined: a validly signed seq 1 chained on A's entry, gossiped to c0 (which holds
+    // A's branch), is not taken.
+    let ours: SignedEntry = serde_json::from_value(left["entry"].clone()).unwrap();
+    let next = Entry {
+        community: c3.clone(),
+        seq: 1,
+        prev_hash: ours.hash(&rig.genesis_hash),
+        time_ms: ours.entry.time_ms + 1,
+        body: Body::Enroll(Enroll { resident: key("later").public(), profile_hash: linli_protocol::Hash::ZERO }),
+    };
+    let mut late = linli_tests::GossipPeer::connect(&rig, 0, "entries").await;
+    late.publish_when_ready(
+        GossipMessage::Entry(Box::new(SignedEntry::sign(next, &evil, &rig.genesis_hash))).to_bytes(),
+    )
+    .await;
+    let late = tokio::spawn(async move { late.drive(Duration::from_secs(30)).await });
+    // Honest traffic meanwhile: every honest ledger converges on the honest nodes.
     for i in 0..3 {
+        rig.enroll_many(i, 0, 5).await;
+    }
+    let honest = |h: &[(String, u64, String)]| h[..3].to_vec();
+    let start = std::time::Instant::now();
+    loop {
+        let views = [honest(&rig.heads(0).await), honest(&rig.heads(1).await), honest(&rig.heads(2).await)];
+        if views.windows(2).all(|w| w[0] == w[1]) && views[0].iter().all(|(_, n, _)| *n == 5) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "honest ledgers did not converge: {views:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..3 {
+        let st = rig.get(i, "/v1/status").await;
+        assert_eq!(size(&st, "c3"), 1, "node {i} took a quarantined entry: {st}");
+    }
+    late.abort();
+    for i in [0, 1, 2, a, b] {
         rig.stop(i).await;
     }
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// Split 2 | 3 by cutting every link across, write on both sides, heal: all converge.
@@ -176,6 +197,24 @@ async fn partition_and_heal() {
     let took =
         rig.converge(&[0, 1, 2, 3, 4], Duration::from_secs(60), |h| h.iter().all(|(_, size, _)| *size == 15)).await;
     eprintln!("healed federation converged in {took:?}");
+    // And identical checkpoints: every node holds the same latest checkpoint of every ledger,
+    // covering all 15 entries and cosigned by the 4 other communities.
+    let start = std::time::Instant::now();
+    loop {
+        let mut views = Vec::new();
+        for i in 0..5 {
+            views.push(rig.checkpoints(i).await);
+        }
+        let same = views.windows(2).all(|w| w[0] == w[1]);
+        let complete =
+            views[0].iter().all(|(_, size, root, cosigners)| *size == Some(15) && root.is_some() && *cosigners == 4);
+        if same && complete {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "checkpoints did not converge after heal: {views:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("identical cosigned checkpoints on every node {:?} after the heads", start.elapsed());
     for i in 0..5 {
         rig.stop(i).await;
     }

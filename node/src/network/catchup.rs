@@ -3,6 +3,8 @@
 //! [`MAX_QUEUED`] answers waiting in the sequencer (bounded memory). One chain per ledger at a
 //! time: heads from other peers and gossip gaps do not start a second download of the same
 //! entries while one is running (a chain nobody advanced for [`STALE_AFTER`] is replaced).
+//! A chain runs until the peer's advertised size is reached or an answer is empty: an answer cut
+//! short by the response byte cap is continued from where it stopped.
 //! Time comes in as an argument; the event loop sends the requests this returns.
 
 use super::messages::{SyncRequest, MAX_RANGE_ENTRIES};
@@ -21,6 +23,8 @@ struct Chain {
     peer: PeerId,
     /// The position the chain asks for next (or has asked for and waits on).
     next: u64,
+    /// The size the peer advertised (its head), when known: the chain ends there.
+    until: Option<u64>,
     /// Answers handed to the sequencer, not yet validated.
     queued: usize,
     /// The next request waits for the sequencer to make room.
@@ -39,27 +43,35 @@ fn range(community: &CommunityId, from: u64) -> SyncRequest {
 }
 
 impl SyncChains {
-    /// Catch up `community` from `from` with `peer`, unless a live chain already does: the
-    /// request to send, if any.
-    pub fn start(&mut self, community: &CommunityId, peer: PeerId, from: u64, now: Instant) -> Option<SyncRequest> {
+    /// Catch up `community` from `from` with `peer` (up to `until`, the size it advertised, if
+    /// known), unless a live chain already does: the request to send, if any.
+    pub fn start(
+        &mut self,
+        community: &CommunityId,
+        peer: PeerId,
+        from: u64,
+        until: Option<u64>,
+        now: Instant,
+    ) -> Option<SyncRequest> {
         if self.chains.get(community).is_some_and(|c| now.saturating_duration_since(c.touched) < STALE_AFTER) {
             return None;
         }
-        self.chains.insert(community.clone(), Chain { peer, next: from, queued: 0, held: false, touched: now });
+        let chain = Chain { peer, next: from, until, queued: 0, held: false, touched: now };
+        self.chains.insert(community.clone(), chain);
         Some(range(community, from))
     }
 
-    /// `peer` answered the range of `community` from `from` (asked with `limit`) with `n`
-    /// entries, now handed to the sequencer: whether the answer belongs to the chain (then
-    /// report its validation with [`SyncChains::ingested`]) and the next request to send, if
-    /// any. An answer that is not this chain's latest (another peer's, an old one) continues
-    /// nothing.
+    /// `peer` answered the range of `community` from `from` with `n` entries, now handed to
+    /// the sequencer: whether the answer belongs to the chain (then report its validation with
+    /// [`SyncChains::ingested`]) and the next request to send, if any. An answer short of the
+    /// count asked (the byte cap cut it) continues the chain like a full one; an empty answer,
+    /// or reaching the peer's advertised size, ends it. An answer that is not this chain's
+    /// latest (another peer's, an old one) continues nothing.
     pub fn answered(
         &mut self,
         community: &CommunityId,
         peer: PeerId,
         from: u64,
-        limit: u64,
         n: u64,
         now: Instant,
     ) -> (bool, Option<SyncRequest>) {
@@ -67,14 +79,15 @@ impl SyncChains {
         if chain.peer != peer || chain.next != from {
             return (false, None);
         }
-        if n == 0 || n < limit.min(MAX_RANGE_ENTRIES) {
-            // The peer has no more: caught up with it.
+        let next = from.saturating_add(n);
+        if n == 0 || chain.until.is_some_and(|until| next >= until) {
+            // The peer has no more, or this answer reaches the size it advertised: caught up.
             self.chains.remove(community);
             return (false, None);
         }
         chain.touched = now;
         chain.queued = chain.queued.saturating_add(1);
-        chain.next = from.saturating_add(n);
+        chain.next = next;
         if chain.queued < MAX_QUEUED {
             (true, Some(range(community, chain.next)))
         } else {
@@ -150,11 +163,11 @@ mod tests {
     #[test]
     fn the_next_range_is_asked_before_the_previous_one_is_validated() {
         let (mut s, p, t) = (SyncChains::default(), PeerId::random(), Instant::now());
-        assert_eq!(at(s.start(&c(), p, 10, t)), Some(10));
+        assert_eq!(at(s.start(&c(), p, 10, None, t)), Some(10));
         // The first answer goes to the sequencer and the second request leaves at once.
-        assert_eq!(next(s.answered(&c(), p, 10, L, L, t)), Some(10 + L));
+        assert_eq!(next(s.answered(&c(), p, 10, L, t)), Some(10 + L));
         // The second answer fills the queue: the third request waits for room.
-        assert_eq!(next(s.answered(&c(), p, 10 + L, L, L, t)), None);
+        assert_eq!(next(s.answered(&c(), p, 10 + L, L, t)), None);
         assert_eq!(at(s.ingested(&c(), p, true, t)), Some(10 + 2 * L));
         // Nothing held now: the next validation releases nothing.
         assert_eq!(at(s.ingested(&c(), p, true, t)), None);
@@ -163,30 +176,41 @@ mod tests {
     #[test]
     fn one_chain_per_ledger_until_it_goes_stale() {
         let (mut s, p, q, t) = (SyncChains::default(), PeerId::random(), PeerId::random(), Instant::now());
-        assert!(s.start(&c(), p, 0, t).is_some());
-        assert!(s.start(&c(), q, 0, t + Duration::from_secs(1)).is_none(), "a live chain is not doubled");
-        assert_eq!(at(s.start(&c(), q, 7, t + STALE_AFTER)), Some(7), "a stale chain is replaced");
+        assert!(s.start(&c(), p, 0, None, t).is_some());
+        assert!(s.start(&c(), q, 0, None, t + Duration::from_secs(1)).is_none(), "a live chain is not doubled");
+        assert_eq!(at(s.start(&c(), q, 7, None, t + STALE_AFTER)), Some(7), "a stale chain is replaced");
         // Answers from the replaced chain's peer continue nothing.
-        assert_eq!(s.answered(&c(), p, 0, L, L, t + STALE_AFTER), (false, None));
+        assert_eq!(s.answered(&c(), p, 0, L, t + STALE_AFTER), (false, None));
     }
 
     #[test]
-    fn a_short_answer_ends_the_chain() {
+    fn an_answer_cut_short_by_the_byte_cap_is_continued_where_it_stopped() {
         let (mut s, p, t) = (SyncChains::default(), PeerId::random(), Instant::now());
-        s.start(&c(), p, 0, t);
-        assert_eq!(s.answered(&c(), p, 0, L, 5, t), (false, None));
+        // The peer advertised 5,000 entries; the byte cap cut its first answer to 700.
+        s.start(&c(), p, 0, Some(5000), t);
+        assert_eq!(next(s.answered(&c(), p, 0, 700, t)), Some(700));
+        assert_eq!(at(s.ingested(&c(), p, true, t)), None);
+        assert_eq!(next(s.answered(&c(), p, 700, 900, t)), Some(1600));
+        // The answer that reaches the advertised size ends the chain.
+        assert_eq!(s.answered(&c(), p, 1600, 3400, t), (false, None));
+        assert!(!s.is_running(&c()));
+        // Without a known size (a gap seen in gossip) a short answer continues too, and an
+        // empty one ends the chain.
+        s.start(&c(), p, 0, None, t);
+        assert_eq!(next(s.answered(&c(), p, 0, 5, t)), Some(5));
+        assert_eq!(s.answered(&c(), p, 5, 0, t), (false, None));
         assert!(!s.is_running(&c()));
     }
 
     #[test]
     fn a_chunk_that_makes_no_progress_ends_the_chain() {
         let (mut s, p, t) = (SyncChains::default(), PeerId::random(), Instant::now());
-        s.start(&c(), p, 0, t);
-        assert_eq!(next(s.answered(&c(), p, 0, L, L, t)), Some(L));
+        s.start(&c(), p, 0, None, t);
+        assert_eq!(next(s.answered(&c(), p, 0, L, t)), Some(L));
         assert!(s.ingested(&c(), p, false, t).is_none());
         assert!(!s.is_running(&c()));
         // A failed request of another peer leaves a running chain alone.
-        s.start(&c(), p, 0, t);
+        s.start(&c(), p, 0, None, t);
         s.failed(&c(), PeerId::random());
         assert!(s.is_running(&c()));
         s.failed(&c(), p);

@@ -1,13 +1,16 @@
 //! What the event loop does with what peers send: gossip is validated by the sequencer thread
 //! off the loop and the verdict reported to gossipsub (accept, ignore and sync a gap, or reject
-//! so the sender is penalised); sync answers (heads, entry ranges, alerts) are turned into the
-//! next request or handed to the sequencer.
+//! so the sender is penalised); sync answers (heads, entry ranges, alerts, checkpoints) are turned
+//! into the next request or handed to the sequencer.
 
 use super::messages::{GossipMessage, SyncRequest, SyncResponse};
 use super::{EventLoop, Internal};
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::PeerId;
-use linli_protocol::SignedEntry;
+use linli_protocol::{CommunityId, SignedEntry};
+
+/// How often one ledger's latest checkpoint may be asked of a peer.
+const CHECKPOINT_FETCH_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl EventLoop {
     pub(super) fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, data: Vec<u8>) {
@@ -84,7 +87,7 @@ impl EventLoop {
                     }
                     if let Some((community, from)) = o.gap {
                         // Held back until its predecessors come; sync them from the sender.
-                        let _ = tx.send(Internal::SyncFrom { peer: source, community, from }).await;
+                        let _ = tx.send(Internal::SyncFrom { peer: source, community, from, until: None }).await;
                         MessageAcceptance::Ignore
                     } else if o.waiting || o.applied == 0 {
                         // Held back, or already known (a replay): not relayed, not penalised.
@@ -106,8 +109,8 @@ impl EventLoop {
         let n = list.len() as u64;
         let now = std::time::Instant::now();
         let (community, chained, next) = match &request {
-            Some(SyncRequest::Range { community, from, limit }) => {
-                let (chained, next) = self.chains.answered(community, peer, *from, *limit, n, now);
+            Some(SyncRequest::Range { community, from, .. }) => {
+                let (chained, next) = self.chains.answered(community, peer, *from, n, now);
                 (Some(community.clone()), chained, next)
             }
             _ => (None, false, None),
@@ -141,6 +144,19 @@ impl EventLoop {
         });
     }
 
+    /// Ask `peer` for its latest checkpoint of `community`, at most once per
+    /// [`CHECKPOINT_FETCH_EVERY`] per ledger (while a ledger grows, its newest entries always run
+    /// ahead of its checkpoints; gossip brings those, this only repairs what gossip missed).
+    pub(super) fn fetch_checkpoint(&mut self, peer: PeerId, community: CommunityId) {
+        let now = std::time::Instant::now();
+        let due =
+            self.checkpoint_asked.get(&community).is_none_or(|t| now.duration_since(*t) >= CHECKPOINT_FETCH_EVERY);
+        if due {
+            self.checkpoint_asked.insert(community.clone(), now);
+            self.request(peer, SyncRequest::LatestCheckpoint(community));
+        }
+    }
+
     pub(super) fn on_response(&mut self, peer: PeerId, request: Option<SyncRequest>, response: SyncResponse) {
         let response = match response {
             SyncResponse::Entries(list) => return self.on_entries(peer, request, list),
@@ -151,30 +167,43 @@ impl EventLoop {
             match response {
                 SyncResponse::Head { community, size, head } => {
                     let c = community.clone();
-                    // Our size, and our hash at the peer's last position (to spot a fork).
-                    let (ours, ours_at) = tokio::task::spawn_blocking(move || {
+                    // Our size, our hash at the peer's last position (to spot a fork), and the
+                    // size of the latest checkpoint we hold.
+                    let (ours, ours_at, checkpointed) = tokio::task::spawn_blocking(move || {
                         let ours = store.head(&c).map(|(n, _)| n).unwrap_or(0);
                         let at = if size > 0 && size <= ours {
                             linli_protocol::merkle::LeafSource::leaf(&store.leaves(&c), size - 1)
                         } else {
                             None
                         };
-                        (ours, at)
+                        let checkpointed =
+                            store.latest_checkpoint(&c).ok().flatten().map(|cp| cp.signed.checkpoint.size);
+                        (ours, at, checkpointed)
                     })
                     .await
-                    .unwrap_or((0, None));
+                    .unwrap_or((0, None, None));
                     if size > ours {
-                        let _ = tx.send(Internal::SyncFrom { peer, community, from: ours }).await;
+                        let _ = tx.send(Internal::SyncFrom { peer, community, from: ours, until: Some(size) }).await;
                     } else if size > 0 && ours_at.is_some_and(|h| h != head) {
                         // Same position, another entry: fetch it; the sequencer proves the fork.
                         let request = SyncRequest::Range { community, from: size - 1, limit: 1 };
                         let _ = tx.send(Internal::Request { peer, request }).await;
+                    } else if size == ours && size > 0 && checkpointed.is_none_or(|n| n < size) {
+                        // In step, but no checkpoint of the whole ledger here (its gossip was
+                        // missed, e.g. while cut off): ask this peer for the latest it holds.
+                        let _ = tx.send(Internal::FetchCheckpoint { peer, community }).await;
                     }
                 }
                 SyncResponse::Alerts(proofs) => {
                     for proof in proofs {
                         // The sequencer verifies each and records the ones it did not hold.
                         let _ = sequencer.alert(proof).await;
+                    }
+                }
+                SyncResponse::Checkpoint(cp) => {
+                    // Verified, merged, cosigned (and gossiped) like one received over gossip.
+                    if let Ok(crate::sequencer::CheckpointVerdict::Invalid) = sequencer.peer_checkpoint(*cp).await {
+                        tracing::warn!(%peer, "peer served a checkpoint its community did not sign");
                     }
                 }
                 SyncResponse::Error(e) => tracing::debug!(%peer, error = %e, "sync error"),

@@ -1,6 +1,7 @@
 //! What nodes say to each other: gossip messages (new entries, checkpoints, equivocation
-//! alerts) and the request-response protocol (ledger heads and entry ranges for sync; payment
-//! and settlement submission, entry proofs and alerts for merchant light nodes). All in the
+//! alerts) and the request-response protocol (ledger heads, entry ranges and latest checkpoints
+//! for sync; consistency proofs; payment and settlement submission, entry proofs and alerts for
+//! merchant light nodes). All in the
 //! protocol's canonical encoding, decoded strictly with byte limits.
 
 use linli_protocol::body::{Payment, SettlementRequest};
@@ -53,6 +54,9 @@ pub enum SyncRequest {
     /// gets a proven equivocator's entry past its conflict that an honest ledger cites (answered
     /// with `Entries` of that one entry, or `NotYet`).
     Evidence(EntryRef),
+    /// The latest checkpoint of a community this node holds, with its cosignatures: how a node
+    /// gets the checkpoints it missed while cut off (answered with `Checkpoint`, or `NotYet`).
+    LatestCheckpoint(CommunityId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +81,7 @@ pub enum SyncResponse {
     /// Not available yet (no covering checkpoint, no credit yet): ask again later.
     NotYet(String),
     Error(String),
+    Checkpoint(Box<CosignedCheckpoint>),
 }
 
 impl GossipMessage {

@@ -7,10 +7,12 @@
 //! chain) and the verdict is reported back to gossipsub — accepted, ignored (its predecessor is
 //! missing: a sync is started), or rejected (gossipsub's peer scoring penalises the sender).
 //! Every second the loop asks each peer for the heads of the ledgers it follows and fetches any
-//! entries it lacks. A peer whose identify protocol version names another genesis is dropped.
+//! entries it lacks. A peer is served once its identify protocol version names this genesis; a
+//! peer of another federation is disconnected and refused for a while (`admission.rs`).
 
+mod admission;
 mod catchup;
-pub(crate) mod codec;
+pub mod codec;
 pub mod gossip;
 mod inbound;
 pub mod messages;
@@ -120,11 +122,18 @@ enum Internal {
     },
     /// A followed ledger cites an entry of this ledger: replicate it too (on demand).
     Follow(CommunityId),
-    /// Catch up `community` from `from` with `peer` (unless a chain already does).
+    /// In step with `peer` on `community` but no checkpoint of the whole ledger here.
+    FetchCheckpoint {
+        peer: PeerId,
+        community: CommunityId,
+    },
+    /// Catch up `community` from `from` with `peer` (unless a chain already does), up to
+    /// `until`, the size the peer advertised, if known.
     SyncFrom {
         peer: PeerId,
         community: CommunityId,
         from: u64,
+        until: Option<u64>,
     },
     /// The sequencer validated a chunk of a catch-up chain.
     Ingested {
@@ -149,13 +158,17 @@ struct EventLoop {
     peers: BTreeSet<PeerId>,
     /// Which peer runs which community's node (from identify), for forwarding submissions.
     community_peers: BTreeMap<CommunityId, PeerId>,
-    /// Peers banned for invalid gossip, and since when.
+    /// Peers banned (for invalid gossip, or of another federation), and until when.
     banned: HashMap<PeerId, std::time::Instant>,
+    /// Peers whose identify matched (served), and requests held until a peer's identify.
+    admission: admission::Admission,
     /// Ticks since start.
     ticks: u64,
     pending: HashMap<OutboundRequestId, Pending>,
     /// Running catch-up downloads, one per ledger.
     chains: catchup::SyncChains,
+    /// When each ledger's latest checkpoint was last asked of a peer (rate limit).
+    checkpoint_asked: HashMap<CommunityId, std::time::Instant>,
     /// When each of this node's own sync requests was sent (for the latency histogram).
     sent: HashMap<OutboundRequestId, std::time::Instant>,
     metrics: Metrics,
@@ -271,9 +284,11 @@ pub async fn spawn(
         peers: BTreeSet::new(),
         community_peers: BTreeMap::new(),
         banned: HashMap::new(),
+        admission: Default::default(),
         ticks: 0,
         pending: HashMap::new(),
         chains: Default::default(),
+        checkpoint_asked: HashMap::new(),
         sent: HashMap::new(),
         metrics,
         internal_tx,
@@ -371,8 +386,9 @@ impl EventLoop {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
             Internal::Request { peer, request } => self.request(peer, request),
-            Internal::SyncFrom { peer, community, from } => {
-                if let Some(request) = self.chains.start(&community, peer, from, std::time::Instant::now()) {
+            Internal::FetchCheckpoint { peer, community } => self.fetch_checkpoint(peer, community),
+            Internal::SyncFrom { peer, community, from, until } => {
+                if let Some(request) = self.chains.start(&community, peer, from, until, std::time::Instant::now()) {
                     self.request(peer, request);
                 }
             }
@@ -405,14 +421,13 @@ impl EventLoop {
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
                     self.community_peers.retain(|_, p| *p != peer_id);
+                    self.admission.forget(&peer_id);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
                 if info.protocol_version != self.protocol_version =>
             {
-                tracing::warn!(%peer_id, version = %info.protocol_version, "peer of another federation; disconnecting");
-                let _ = self.swarm.disconnect_peer_id(peer_id);
-                self.peers.remove(&peer_id);
+                self.on_foreign(peer_id, &info.protocol_version);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 // A community node (light nodes are not asked for heads and not forwarded to).
@@ -420,6 +435,7 @@ impl EventLoop {
                     self.peers.insert(peer_id);
                     self.community_peers.insert(c, peer_id);
                 }
+                self.on_identified(peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
@@ -438,7 +454,7 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
                 match message {
-                    request_response::Message::Request { request, channel, .. } => self.serve(request, channel),
+                    request_response::Message::Request { request, channel, .. } => self.admit(peer, request, channel),
                     request_response::Message::Response { request_id, response } => {
                         let sent = self.sent.remove(&request_id);
                         match self.pending.remove(&request_id) {
@@ -481,26 +497,5 @@ impl EventLoop {
             _ => {}
         }
         self.metrics.set_peers(self.peers.len());
-    }
-
-    fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
-        if let Some(home) = self.server.forward_to(&request) {
-            match self.community_peers.get(&home).copied() {
-                Some(peer) => {
-                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                    self.pending.insert(id, Pending::Forward(channel));
-                }
-                None => {
-                    let response = SyncResponse::Error(format!("no connection to community {home}'s node"));
-                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
-                }
-            }
-            return;
-        }
-        let (server, tx) = (self.server.clone(), self.internal_tx.clone());
-        tokio::spawn(async move {
-            let response = server.answer(request).await;
-            let _ = tx.send(Internal::Respond { channel, response }).await;
-        });
     }
 }

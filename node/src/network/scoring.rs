@@ -53,12 +53,7 @@ impl EventLoop {
     /// [`BAN_SCORE`] (they kept sending invalid messages); lift expired bans.
     pub(super) fn ban_abusers(&mut self) {
         let now = std::time::Instant::now();
-        let expired: Vec<PeerId> = self
-            .banned
-            .iter()
-            .filter(|(_, since)| now.duration_since(**since) > BAN_DURATION)
-            .map(|(p, _)| *p)
-            .collect();
+        let expired: Vec<PeerId> = self.banned.iter().filter(|(_, until)| now >= **until).map(|(p, _)| *p).collect();
         for p in expired {
             self.banned.remove(&p);
             self.swarm.behaviour_mut().blocked.unblock_peer(p);
@@ -72,7 +67,8 @@ impl EventLoop {
             .filter(|(_, score)| *score < BAN_SCORE)
             .collect();
         for (p, score) in abusers {
-            if self.banned.insert(p, now).is_none() {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.banned.entry(p) {
+                e.insert(now + BAN_DURATION);
                 tracing::warn!(peer = %p, score, "peer keeps sending invalid messages: disconnected and refused");
                 self.swarm.behaviour_mut().blocked.block_peer(p);
                 self.peers.remove(&p);

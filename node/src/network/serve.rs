@@ -2,7 +2,8 @@
 //! payment and settlement submissions, sequenced here when this node is the home community
 //! (the event loop forwards them to the home community's node otherwise); entry proofs (the
 //! entry, the best stored checkpoint covering it and the audit path); the `Credit` of a payment;
-//! consistency proofs; the equivocation alerts this node holds; and a community's key history.
+//! consistency proofs; the equivocation alerts this node holds; a community's key history; and
+//! the latest checkpoint of a ledger.
 //!
 //! Store reads run on the blocking pool; submissions go through the sequencer like any other.
 
@@ -107,6 +108,10 @@ impl Server {
             SyncRequest::Alerts => self.store.alerts().map(SyncResponse::Alerts),
             SyncRequest::KeyHistory(community) => key_history(&self.store, &community),
             SyncRequest::Evidence(reference) => cited_entry(&self.store, &reference),
+            SyncRequest::LatestCheckpoint(community) => self.store.latest_checkpoint(&community).map(|cp| match cp {
+                Some(cp) => SyncResponse::Checkpoint(Box::new(cp)),
+                None => SyncResponse::NotYet(format!("no checkpoint of {community} is held here")),
+            }),
             SyncRequest::SubmitPayment { .. } | SyncRequest::SubmitSettlement { .. } => {
                 Ok(SyncResponse::Error("submissions are not reads".into()))
             }
