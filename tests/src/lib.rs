@@ -61,8 +61,15 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// Files for `n` communities named c0..c{n-1} (nodes not started).
+    /// Files for `n` communities named c0..c{n-1}, all in district [`RIG_DISTRICT`] (nodes not
+    /// started).
     pub fn new(n: usize) -> Rig {
+        Rig::in_districts(&vec![RIG_DISTRICT; n])
+    }
+
+    /// Files for one community per entry of `districts` (c0, c1, ...), c{i} in `districts[i]`.
+    pub fn in_districts(districts: &[&str]) -> Rig {
+        let n = districts.len();
         let root = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let ids: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
@@ -73,10 +80,11 @@ impl Rig {
             communities: ids
                 .iter()
                 .zip(&ports)
-                .map(|(id, (http, p2p))| RawCommunity {
+                .zip(districts)
+                .map(|((id, (http, p2p)), district)| RawCommunity {
                     id: id.clone(),
                     name: format!("{id} street office"),
-                    district: "rig".into(),
+                    district: district.to_string(),
                     signing_key: key(&format!("{id}/signing")).public().to_hex(),
                     recovery_key: key(&format!("{id}/recovery")).public().to_hex(),
                     p2p_addresses: vec![format!("/ip4/127.0.0.1/tcp/{p2p}")],
@@ -397,8 +405,14 @@ pub struct GossipPeer {
     pub received: Vec<Vec<u8>>,
 }
 
+/// The district of every rig community.
+pub const RIG_DISTRICT: &str = "rig";
+/// The topic the rig communities' new entries are gossiped on (their district's).
+pub const ENTRIES_TOPIC: &str = "entries/rig";
+
 impl GossipPeer {
-    /// Dial member `i` and subscribe to the federation's topic `name` (`entries`, ...); returns
+    /// Dial member `i` and subscribe to the federation's topic `name` ([`ENTRIES_TOPIC`],
+    /// `checkpoints`, `alerts`); returns
     /// once the node has subscribed towards this peer.
     pub async fn connect(rig: &Rig, i: usize, name: &str) -> GossipPeer {
         use futures::StreamExt;

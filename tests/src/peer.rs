@@ -73,7 +73,7 @@ impl SyncPeer {
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
-        let entries_topic = IdentTopic::new(format!("/linli/{genesis_hash}/entries"));
+        let entries_topic = IdentTopic::new(format!("/linli/{genesis_hash}/{}", crate::ENTRIES_TOPIC));
         swarm.behaviour_mut().gossipsub.subscribe(&entries_topic).unwrap();
         SyncPeer { swarm, ledger: Vec::new(), ranges_served: Vec::new(), identified: 0, entries_topic, answers: vec![] }
     }

@@ -45,7 +45,7 @@ async fn a_peers_clearing_with_a_wrong_figure_is_refused() {
     let time_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     let entry = Entry { community: cid("c1"), seq: size, prev_hash: Hash::from_hex(&head).unwrap(), time_ms, body };
     let signed = SignedEntry::sign(entry, &key("c1/signing"), &rig.genesis_hash);
-    let mut peer = GossipPeer::connect(&rig, 0, "entries").await;
+    let mut peer = GossipPeer::connect(&rig, 0, linli_tests::ENTRIES_TOPIC).await;
     peer.publish_when_ready(GossipMessage::Entry(Box::new(signed)).to_bytes()).await;
 
     let line = "linli_validation_failures_total{rule=\"clearing-figure\",origin=\"peer\"} 1";

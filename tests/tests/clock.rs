@@ -31,7 +31,7 @@ async fn entries_far_ahead_or_behind_the_chain_are_refused() {
     let gossip = |e: SignedEntry| {
         let rig = &rig;
         async move {
-            let mut peer = GossipPeer::connect(rig, 0, "entries").await;
+            let mut peer = GossipPeer::connect(rig, 0, linli_tests::ENTRIES_TOPIC).await;
             peer.publish_when_ready(GossipMessage::Entry(Box::new(e)).to_bytes()).await;
             peer.drive(Duration::from_millis(800)).await;
         }

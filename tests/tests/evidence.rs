@@ -38,7 +38,7 @@ fn size(st: &Value, c: &str) -> u64 {
 }
 
 async fn publish(rig: &Rig, i: usize, entries: &[SignedEntry]) -> tokio::task::JoinHandle<()> {
-    let mut peer = GossipPeer::connect(rig, i, "entries").await;
+    let mut peer = GossipPeer::connect(rig, i, linli_tests::ENTRIES_TOPIC).await;
     for e in entries {
         peer.publish_when_ready(GossipMessage::Entry(Box::new(e.clone())).to_bytes()).await;
     }

@@ -124,7 +124,7 @@ async fn equivocation_is_proven_on_every_honest_node() {
         time_ms: ours.entry.time_ms + 1,
         body: Body::Enroll(Enroll { resident: key("later").public(), profile_hash: linli_protocol::Hash::ZERO }),
     };
-    let mut late = linli_tests::GossipPeer::connect(&rig, 0, "entries").await;
+    let mut late = linli_tests::GossipPeer::connect(&rig, 0, linli_tests::ENTRIES_TOPIC).await;
     late.publish_when_ready(
         GossipMessage::Entry(Box::new(SignedEntry::sign(next, &evil, &rig.genesis_hash))).to_bytes(),
     )
@@ -222,6 +222,45 @@ async fn partition_and_heal() {
 
 /// City scale is a configuration: a node that follows only some ledgers replicates those and
 /// ignores the others' gossip and heads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_following_its_district_subscribes_only_to_its_districts_entries() {
+    // c0 and c2 are in "east", c1 in "west"; node 2 follows its district.
+    let mut rig = Rig::in_districts(&["east", "west", "east"]);
+    rig.set_follow(2, &["district:east"]);
+    rig.start(2).await;
+    let mut watcher = linli_tests::GossipPeer::connect(&rig, 2, "alerts").await;
+    let genesis_hash = rig.genesis_hash;
+    let topic = |name: &str| libp2p::gossipsub::IdentTopic::new(format!("/linli/{genesis_hash}/{name}")).hash();
+    let start = std::time::Instant::now();
+    let node_topics = loop {
+        watcher.drive(Duration::from_millis(200)).await;
+        let topics: Vec<_> = watcher.swarm.behaviour().all_peers().flat_map(|(_, t)| t.into_iter().cloned()).collect();
+        if topics.contains(&topic("checkpoints")) || start.elapsed() > Duration::from_secs(10) {
+            break topics;
+        }
+    };
+    for expected in ["alerts", "checkpoints", "entries/east"] {
+        assert!(node_topics.contains(&topic(expected)), "node 2 is not on {expected}: {node_topics:?}");
+    }
+    assert!(!node_topics.contains(&topic("entries/west")), "node 2 follows east only but is on west's entries");
+
+    // A node following everything (the default) is on both districts' entries.
+    rig.start(0).await;
+    let mut watcher = linli_tests::GossipPeer::connect(&rig, 0, "alerts").await;
+    let start = std::time::Instant::now();
+    loop {
+        watcher.drive(Duration::from_millis(200)).await;
+        let topics: Vec<_> = watcher.swarm.behaviour().all_peers().flat_map(|(_, t)| t.into_iter().cloned()).collect();
+        if topics.contains(&topic("entries/east")) && topics.contains(&topic("entries/west")) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "node 0 is not on both districts' entries: {topics:?}");
+    }
+    for i in [0, 2] {
+        rig.stop(i).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_replicates_only_the_ledgers_it_follows() {
     let mut rig = Rig::new(3);

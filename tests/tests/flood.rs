@@ -33,8 +33,8 @@ async fn floods_of_invalid_and_replayed_gossip_do_not_stop_honest_traffic() {
         .iter()
         .map(|e| serde_json::from_value(e.clone()).unwrap())
         .collect();
-    let mut forger = GossipPeer::connect(&rig, 0, "entries").await;
-    let mut replayer = GossipPeer::connect(&rig, 2, "entries").await;
+    let mut forger = GossipPeer::connect(&rig, 0, linli_tests::ENTRIES_TOPIC).await;
+    let mut replayer = GossipPeer::connect(&rig, 2, linli_tests::ENTRIES_TOPIC).await;
     let rss_before = rss_kib();
 
     // Honest traffic: 3 x 30 enrolments over the flood, paced.

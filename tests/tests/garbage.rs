@@ -17,7 +17,7 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
     for i in 0..3 {
         rig.start(i).await;
     }
-    let mut attacker = GossipPeer::connect(&rig, 0, "entries").await;
+    let mut attacker = GossipPeer::connect(&rig, 0, linli_tests::ENTRIES_TOPIC).await;
     let attacker_id = attacker.peer_id();
 
     // The attack: garbage bytes, an oversized message, entries signed by the wrong key, replays.

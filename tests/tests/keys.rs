@@ -23,7 +23,7 @@ fn forged(rig: &Rig, signer: &Keypair, seq: u64, prev: Hash) -> SignedEntry {
 
 /// Gossip `entry` to member `to` and check, after a while, that no node took it.
 async fn gossip_is_refused(rig: &Rig, to: usize, entry: SignedEntry, size_before: u64) {
-    let mut peer = GossipPeer::connect(rig, to, "entries").await;
+    let mut peer = GossipPeer::connect(rig, to, linli_tests::ENTRIES_TOPIC).await;
     peer.publish_when_ready(GossipMessage::Entry(Box::new(entry)).to_bytes()).await;
     peer.drive(Duration::from_millis(1500)).await;
     // The node received it and judged it invalid: the sender is penalised.

@@ -115,14 +115,14 @@ async fn peer_entries_refused_by_a_rule_are_counted_by_rule() {
     let before = scrape(&rig, 0).await;
     assert_eq!(sample(&before, "linli_validation_failures_total{rule=\"signature\",origin=\"peer\"}"), None);
 
-    let mut forger = GossipPeer::connect(&rig, 0, "entries").await;
+    let mut forger = GossipPeer::connect(&rig, 0, linli_tests::ENTRIES_TOPIC).await;
     let forged = SignedEntry::sign(entry(now), &key("mallory"), &gh);
     forger.publish_when_ready(GossipMessage::Entry(Box::new(forged)).to_bytes()).await;
     let text =
         wait_sample(&rig, 0, &mut forger, "linli_validation_failures_total{rule=\"signature\",origin=\"peer\"}").await;
     assert_eq!(sample(&text, "linli_validation_failures_total{rule=\"signature\",origin=\"local\"}"), None, "{text}");
 
-    let mut skewed = GossipPeer::connect(&rig, 0, "entries").await;
+    let mut skewed = GossipPeer::connect(&rig, 0, linli_tests::ENTRIES_TOPIC).await;
     let ahead = SignedEntry::sign(entry(now + 3_600_000), &key("c1/signing"), &gh);
     skewed.publish_when_ready(GossipMessage::Entry(Box::new(ahead)).to_bytes()).await;
     let text =

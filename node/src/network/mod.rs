@@ -1,6 +1,7 @@
 //! Federation networking (libp2p): TCP + Noise + Yamux, identify and ping; gossipsub topics
-//! named after the genesis hash for new entries, checkpoints and alerts; and a request-response
-//! sync protocol for ledger heads and entry ranges.
+//! named after the genesis hash for new entries (one topic per district: `topics.rs`),
+//! checkpoints and alerts; and a request-response sync protocol for ledger heads and entry
+//! ranges.
 //!
 //! One event loop owns the `Swarm` ([`EventLoop`]). Gossip is validated before it is relayed: an
 //! entry is handed to the sequencer thread (which verifies it against the sender community's
@@ -18,6 +19,7 @@ mod inbound;
 pub mod messages;
 mod scoring;
 pub mod serve;
+pub mod topics;
 
 use crate::metrics::Metrics;
 use crate::sequencer::SequencerHandle;
@@ -148,7 +150,8 @@ struct EventLoop {
     sequencer: SequencerHandle,
     store: Store,
     server: Server,
-    entries_topic: IdentTopic,
+    /// The entries topic of each community (its district's).
+    entry_topics: topics::EntryTopics,
     checkpoints_topic: IdentTopic,
     alerts_topic: IdentTopic,
     followed: Vec<CommunityId>,
@@ -176,9 +179,7 @@ struct EventLoop {
     protocol_version: String,
 }
 
-pub(crate) fn topic(genesis: &Genesis, name: &str) -> IdentTopic {
-    IdentTopic::new(format!("/linli/{}/{name}", genesis.hash()))
-}
+pub(crate) use topics::topic;
 
 /// Start the network; returns the address it listens on and the event loop's task.
 pub async fn spawn(
@@ -238,13 +239,13 @@ pub async fn spawn(
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
-    let entries_topic = topic(&config.genesis, "entries");
-    for name in ["entries", "checkpoints", "alerts"] {
-        swarm
-            .behaviour_mut()
-            .gossipsub
-            .subscribe(&topic(&config.genesis, name))
-            .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
+    let entry_topics = topics::EntryTopics::new(&config.genesis);
+    let subscriptions = entry_topics
+        .subscriptions(&config.community, &config.followed)
+        .into_iter()
+        .chain(["checkpoints", "alerts"].map(|name| topic(&config.genesis, name)));
+    for t in subscriptions {
+        swarm.behaviour_mut().gossipsub.subscribe(&t).map_err(|e| NetworkError::Libp2p(e.to_string()))?;
     }
     swarm.listen_on(listen).map_err(|e| NetworkError::Libp2p(e.to_string()))?;
     let bound = loop {
@@ -275,7 +276,7 @@ pub async fn spawn(
         sequencer,
         store,
         server,
-        entries_topic,
+        entry_topics,
         checkpoints_topic: topic(&config.genesis, "checkpoints"),
         alerts_topic: topic(&config.genesis, "alerts"),
         followed: config.followed.iter().filter(|c| **c != config.community).cloned().collect(),
@@ -326,11 +327,12 @@ impl EventLoop {
                     }
                 },
                 Some(msg) = outbox.recv() => {
-                    let topic = match msg {
-                        GossipMessage::Entry(_) => self.entries_topic.clone(),
-                        GossipMessage::Checkpoint(_) => self.checkpoints_topic.clone(),
-                        GossipMessage::Alert(_) => self.alerts_topic.clone(),
+                    let topic = match &msg {
+                        GossipMessage::Entry(e) => self.entry_topics.of(&e.entry.community).cloned(),
+                        GossipMessage::Checkpoint(_) => Some(self.checkpoints_topic.clone()),
+                        GossipMessage::Alert(_) => Some(self.alerts_topic.clone()),
                     };
+                    let Some(topic) = topic else { continue };
                     if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, msg.to_bytes()) {
                         tracing::debug!(error = %e, "gossip publish (peers will sync)");
                     }
@@ -400,6 +402,11 @@ impl EventLoop {
             Internal::Follow(c) => {
                 if c != self.server.community && !self.followed.contains(&c) {
                     tracing::info!(community = %c, "a followed ledger cites this ledger: replicating it on demand");
+                    if let Some(t) = self.entry_topics.of(&c) {
+                        if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(t) {
+                            tracing::warn!(community = %c, error = %e, "could not subscribe to its district's entries");
+                        }
+                    }
                     self.followed.push(c);
                 }
             }

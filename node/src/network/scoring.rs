@@ -2,7 +2,8 @@
 //! positive credit is small and capped) and its thresholds; a peer that falls to the graylist
 //! threshold is disconnected and refused for a while.
 
-use super::{topic, EventLoop};
+use super::topics::{all_entries_topics, topic};
+use super::EventLoop;
 use libp2p::{gossipsub, PeerId};
 use linli_protocol::Genesis;
 use std::time::Duration;
@@ -18,7 +19,8 @@ const BAN_DURATION: Duration = Duration::from_secs(300);
 /// topic; below the graylist threshold a peer's messages are ignored.
 pub(super) fn params(genesis: &Genesis) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let mut params = gossipsub::PeerScoreParams::default();
-    for name in ["entries", "checkpoints", "alerts"] {
+    let federation_wide = ["checkpoints", "alerts"].map(|name| topic(genesis, name));
+    for t in all_entries_topics(genesis).into_iter().chain(federation_wide) {
         // Positive credit is small and capped (about +1 for time in the mesh, up to +100 for
         // first deliveries of valid messages); each invalid message costs -100 x count^2 and
         // decays by 1% a second, so a flooding peer stays penalised for minutes.
@@ -36,7 +38,7 @@ pub(super) fn params(genesis: &Genesis) -> (gossipsub::PeerScoreParams, gossipsu
             invalid_message_deliveries_decay: 0.99,
             ..Default::default()
         };
-        params.topics.insert(topic(genesis, name).hash(), topic_params);
+        params.topics.insert(t.hash(), topic_params);
     }
     let thresholds = gossipsub::PeerScoreThresholds {
         gossip_threshold: -10.0,
