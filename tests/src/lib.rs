@@ -370,6 +370,11 @@ impl Rig {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// GET from a till (with its token); the JSON body.
+    pub async fn till_get(&self, m: &MerchantRig, path: &str) -> Value {
+        self.http.get(format!("{}{path}", m.base())).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Publish the default rule table on member `i`.
     pub async fn publish_default_rules(&self, i: usize) {
         let table = serde_json::to_value(linli_protocol::rules::RuleTable::default_table(1)).unwrap();
