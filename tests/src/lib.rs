@@ -288,6 +288,29 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// Wait until every member in `among` holds the same latest checkpoint of every ledger and
+    /// `done(checkpoints)` holds (see [`Rig::checkpoints`]); `what` is said if it never does.
+    pub async fn converge_checkpoints(
+        &self,
+        among: &[usize],
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&[(String, Option<u64>, Option<String>, u64)]) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let mut views = Vec::new();
+            for &i in among {
+                views.push(self.checkpoints(i).await);
+            }
+            if views.windows(2).all(|w| w[0] == w[1]) && done(&views[0]) {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < limit, "{what}: {views:#?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 /// A merchant light node of the rig: its files and, while running, the till.
