@@ -15,27 +15,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub mod peer;
+mod port;
 pub mod sim;
 pub mod status;
 
-pub const TOKEN: &str = "rig-operator-token";
+pub use port::free_port;
 
-/// A free TCP port on loopback for a node to bind later. Ports come from 20000-32767, below
-/// the kernel's ephemeral range (32768-60999), so the many outgoing connections of concurrent
-/// tests cannot take a port between this check and the node's bind; a per-process counter
-/// keeps parallel tests apart.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = (std::process::id() % 64) * 190;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20000 + ((base + n) % 12700) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+pub const TOKEN: &str = "rig-operator-token";
 
 /// One member of the federation: its files and, while running, the node.
 pub struct Member {
