@@ -147,7 +147,6 @@ async fn equivocation_is_proven_on_every_honest_node() {
 /// Split 2 | 3 by cutting every link across, write on both sides, heal: all converge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_and_heal() {
-    use linli_node::network::Control;
     let mut rig = Rig::new(5);
     for i in 0..5 {
         rig.start(i).await;
@@ -157,12 +156,10 @@ async fn partition_and_heal() {
     }
     rig.converge(&[0, 1, 2, 3, 4], Duration::from_secs(60), |h| h.iter().all(|(_, size, _)| *size == 5)).await;
 
-    let net = |i: usize| rig.members[i].node.as_ref().unwrap().network.clone().unwrap();
     let (left, right) = ([0usize, 1], [2usize, 3, 4]);
     for &a in &left {
         for &b in &right {
-            net(a).control(Control::Block(net(b).peer_id)).await;
-            net(b).control(Control::Block(net(a).peer_id)).await;
+            rig.cut(a, b).await;
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -180,8 +177,7 @@ async fn partition_and_heal() {
 
     for &a in &left {
         for &b in &right {
-            net(a).control(Control::Unblock(net(b).peer_id)).await;
-            net(b).control(Control::Unblock(net(a).peer_id)).await;
+            rig.heal(a, b).await;
         }
     }
     let took =
