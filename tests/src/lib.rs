@@ -196,6 +196,13 @@ impl Rig {
         self.http.get(format!("{}{path}", self.members[i].base())).send().await.unwrap().json().await.unwrap()
     }
 
+    /// Member `i`'s Prometheus scrape (`/metrics`, which must answer 200).
+    pub async fn metrics(&self, i: usize) -> String {
+        let resp = self.http.get(format!("{}/metrics", self.members[i].base())).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.text().await.unwrap()
+    }
+
     /// Enrol `count` residents in member `i` (labels `{id}-r{k}`), concurrently.
     pub async fn enroll_many(&self, i: usize, from: usize, count: usize) {
         let id = self.members[i].id.clone();
