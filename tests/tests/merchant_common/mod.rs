@@ -1,4 +1,4 @@
-//! Helpers shared by the tests of spending across communities (`payments`, `till`): signed
+//! Helpers shared by the tests of spending across communities (`payments`, `till`, `keys`): signed
 //! payments, sales at a till, exposure limits, convergence and the final replay of every store.
 #![allow(clippy::unwrap_used, dead_code)]
 
