@@ -251,19 +251,8 @@ async fn till_restart(
     f.tills[t].proc.kill()?;
     tokio::time::sleep(down).await;
     f.tills[t].proc.start()?;
-    let started = Instant::now();
-    loop {
-        let st = f.http.get(format!("http://{}/v1/till/status", f.tills[t].http)).send().await;
-        if let Ok(r) = st {
-            let v: Value = r.json().await.unwrap_or(Value::Null);
-            if v["connected"].as_u64().unwrap_or(0) > 0 {
-                break;
-            }
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("till {t} did not reach a community node within 60 s of its restart");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if !f.till_connected(t, Duration::from_secs(60)).await {
+        bail!("till {t} did not reach a community node within 60 s of its restart");
     }
     let after = sale(f, plan, t).await?;
     log.till_sales[t] += u64::from(before) + u64::from(after);
