@@ -77,10 +77,11 @@ pub struct ErrorView {
 }
 
 impl ErrorView {
-    fn new(category: &'static str, exit_code: u8, message: String) -> Self {
+    /// An error of `category`; the exit code follows from it (1 for a finding, 2 otherwise).
+    fn new(category: &'static str, message: String) -> Self {
         ErrorView {
             category,
-            exit_code,
+            exit_code: if category == "finding" { 1 } else { 2 },
             message,
             community: None,
             seq: None,
@@ -93,7 +94,7 @@ impl ErrorView {
 
     /// A command-line parse error (clap's).
     pub fn usage(message: String) -> Self {
-        ErrorView::new("usage", 2, message)
+        ErrorView::new("usage", message)
     }
 
     /// The one-document JSON form of a failed run.
@@ -110,7 +111,7 @@ impl ErrorView {
 
 /// Classify an error: exit code, category and, where known, its place.
 pub fn classify(e: &anyhow::Error) -> ErrorView {
-    let finding = || ErrorView::new("finding", 1, format!("{e:#}"));
+    let finding = || ErrorView::new("finding", format!("{e:#}"));
     for cause in e.chain() {
         if let Some(r) = cause.downcast_ref::<Reported>() {
             return classify(&r.finding);
@@ -143,10 +144,10 @@ pub fn classify(e: &anyhow::Error) -> ErrorView {
                 HttpError::Api { url, .. } => ("node", url),
                 HttpError::Transport { url, .. } => ("unreachable", url),
             };
-            return ErrorView { url: Some(url.clone()), ..ErrorView::new(category, 2, format!("{e:#}")) };
+            return ErrorView { url: Some(url.clone()), ..ErrorView::new(category, format!("{e:#}")) };
         }
     }
-    ErrorView::new("error", 2, format!("{e:#}"))
+    ErrorView::new("error", format!("{e:#}"))
 }
 
 /// The report to print under `--json` with the error added, if the command made one.

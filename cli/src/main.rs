@@ -71,8 +71,6 @@ enum Command {
     Submit(submit::SubmitCommand),
 }
 
-pub use fail::Finding;
-
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Keys(c) => keys::run(c, cli.json),

@@ -6,10 +6,10 @@
 //! path, the signed checkpoint(s) and the community key that signed them (followed through key
 //! rotations when the proof was made; a key other than the genesis key is reported as such).
 
+use crate::fail::Finding;
 use crate::keyring::KeyHistory;
 use crate::out;
 use crate::source::{self, Source, SourceArgs};
-use crate::Finding;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use linli_protocol::checkpoint::{CosignedCheckpoint, EquivocationProof};

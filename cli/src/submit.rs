@@ -2,12 +2,12 @@
 //! (`Signed::sign`, bound to the genesis hash) and submit it to a node over HTTP. The node must
 //! belong to the same federation as the genesis file: a key never signs for another one.
 
+use crate::fail::Finding;
 use crate::http::{Http, HttpError};
 use crate::inspect::parse_key;
 use crate::out;
 use crate::source;
 use crate::wire::{Receipt, Status};
-use crate::Finding;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use linli_node::keyfile;

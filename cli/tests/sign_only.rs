@@ -45,7 +45,7 @@ async fn pay_print_signs_without_submitting() {
         "41",
         "--print",
     ];
-    let (code, out, err) = run_async(args.iter().map(|s| s.to_string()).collect()).await;
+    let (code, out, err) = run_async(common::args(&args)).await;
     assert_eq!(code, 0, "{out}\n{err}");
     let sale: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(sale["payer_community"], "lianhua", "{sale}");

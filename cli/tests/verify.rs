@@ -12,15 +12,7 @@ use linli_protocol::body::{Body, Signed};
 use linli_protocol::checkpoint::{CosignedCheckpoint, SignedCheckpoint};
 use linli_protocol::{encoding, Change, Hash, SignedEntry, StateKey};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-/// A private copy of a ledger's data directory.
-fn fresh_copy(ledger: &Ledger) -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let data = t.path().join("data");
-    copy_dir(&ledger.files.data_dir(), &data);
-    (t, data)
-}
+use std::path::Path;
 
 fn verify_db(ledger: &Ledger, data: &Path) -> (i32, Value, String) {
     run_json(&["verify", "--db", data.to_str().unwrap(), "--genesis", &ledger.files.genesis_arg(), "--quiet"])
@@ -106,7 +98,7 @@ fn flipped_byte_in_a_stored_entry() {
     let ledger = build_ledger();
     let k = ledger.seq("award");
     // A bit of the signature.
-    let (_t, data) = fresh_copy(&ledger);
+    let (_t, data) = copy_data(&ledger);
     let raw = Raw::open(&data);
     let mut v = raw.get(Column::Entries, "lianhua", k);
     *v.last_mut().unwrap() ^= 0x01;
@@ -115,7 +107,7 @@ fn flipped_byte_in_a_stored_entry() {
     let f = assert_fails(&ledger, &data, k, "signature");
     assert_eq!(f["kind"], "award");
     // A bit in the middle of the content: whatever breaks, it is named at that seq.
-    let (_t2, data) = fresh_copy(&ledger);
+    let (_t2, data) = copy_data(&ledger);
     let raw = Raw::open(&data);
     let mut v = raw.get(Column::Entries, "lianhua", k);
     let mid = v.len() / 2;
@@ -132,11 +124,11 @@ fn flipped_byte_in_a_stored_entry() {
 fn entry_removed() {
     let ledger = build_ledger();
     let k = ledger.seq("pay");
-    let (_t, data) = fresh_copy(&ledger);
+    let (_t, data) = copy_data(&ledger);
     Raw::open(&data).delete(Column::Entries, "lianhua", k);
     assert_fails(&ledger, &data, k, "missing-entry");
     // The last entry: found through the store's own records of the ledger's size.
-    let (_t2, data) = fresh_copy(&ledger);
+    let (_t2, data) = copy_data(&ledger);
     let last = ledger.size() - 1;
     Raw::open(&data).delete(Column::Entries, "lianhua", last);
     let f = assert_fails(&ledger, &data, last, "missing-entry");
@@ -147,7 +139,7 @@ fn entry_removed() {
 fn two_entries_swapped() {
     let ledger = build_ledger();
     let k = ledger.seq("settle");
-    let (_t, data) = fresh_copy(&ledger);
+    let (_t, data) = copy_data(&ledger);
     let raw = Raw::open(&data);
     let (a, b) = (raw.get(Column::Entries, "lianhua", k), raw.get(Column::Entries, "lianhua", k + 1));
     raw.put(Column::Entries, "lianhua", k, &b);
@@ -160,7 +152,7 @@ fn two_entries_swapped() {
 fn award_points_not_matching_the_rule_table() {
     let ledger = build_ledger();
     let k = ledger.seq("award");
-    let (_t, data) = fresh_copy(&ledger);
+    let (_t, data) = copy_data(&ledger);
     let raw = Raw::open(&data);
     let mut e = SignedEntry::from_bytes(&raw.get(Column::Entries, "lianhua", k)).unwrap().entry;
     let Body::Award(a) = &mut e.body else { panic!("seq {k} is not an award") };
@@ -176,7 +168,7 @@ fn award_points_not_matching_the_rule_table() {
 fn settlement_with_fen_not_points_times_ten() {
     let ledger = build_ledger();
     let k = ledger.seq("settle");
-    let (_t, data) = fresh_copy(&ledger);
+    let (_t, data) = copy_data(&ledger);
     let raw = Raw::open(&data);
     let mut e = SignedEntry::from_bytes(&raw.get(Column::Entries, "lianhua", k)).unwrap().entry;
     let Body::Settle(s) = &mut e.body else { panic!("seq {k} is not a settlement") };
@@ -194,7 +186,7 @@ fn checkpoint_whose_root_does_not_match() {
     let ledger = build_ledger();
     let size = ledger.checkpoints[0];
     let tamper = |resign: bool| {
-        let (t, data) = fresh_copy(&ledger);
+        let (t, data) = copy_data(&ledger);
         let raw = Raw::open(&data);
         let mut cp = CosignedCheckpoint::from_bytes(&raw.get(Column::Checkpoints, "lianhua", size)).unwrap();
         cp.signed.checkpoint.root = Hash([9; 32]);
@@ -223,7 +215,7 @@ fn checkpoint_whose_root_does_not_match() {
 #[test]
 fn edited_balance_in_the_state_column() {
     let ledger = build_ledger();
-    let (_t, data) = fresh_copy(&ledger);
+    let (_t, data) = copy_data(&ledger);
     let raw = Raw::open(&data);
     let state_key = encoding::encode(&StateKey::Account(cid("lianhua"), key("r1").public()));
     let Change::Account(c, k, mut account) =

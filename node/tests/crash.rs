@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{free_port, node_files, resident, TOKEN};
+use common::port::free_port;
+use common::{node_files, resident, TOKEN};
 use linli_protocol::{Hash, State};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};

@@ -10,7 +10,8 @@
 mod common;
 
 use common::browser::{attr, dump_dom, figure, screenshot, tags};
-use common::{free_port, TOKEN};
+use common::port::free_port;
+use common::TOKEN;
 use linli_node::config::{Config, ConfigFile};
 use linli_node::keyfile;
 use linli_node::sequencer::{Clock, Draft, Input, Output, Sequencer};

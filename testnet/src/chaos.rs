@@ -109,10 +109,7 @@ pub async fn run(f: &mut Federation, plan: &Plan, duration: Duration, say: impl 
                 let i = pick(n);
                 let down = between(500, 2500);
                 note(format!("SIGKILL node {}; restart after {} ms", f.nodes[i].id, down.as_millis()));
-                f.nodes[i].proc.kill()?;
-                tokio::time::sleep(down).await;
-                f.nodes[i].proc.start()?;
-                f.wait_node(i, Duration::from_secs(60)).await?;
+                kill_and_restart(f, &[i], down).await?;
                 log.kills += 1;
             }
             Fault::Double => {
@@ -124,15 +121,7 @@ pub async fn run(f: &mut Federation, plan: &Plan, duration: Duration, say: impl 
                     f.nodes[b].id,
                     down.as_millis()
                 ));
-                f.nodes[a].proc.kill()?;
-                f.nodes[b].proc.kill()?;
-                tokio::time::sleep(down).await;
-                for i in [a, b] {
-                    f.nodes[i].proc.start()?;
-                }
-                for i in [a, b] {
-                    f.wait_node(i, Duration::from_secs(60)).await?;
-                }
+                kill_and_restart(f, &[a, b], down).await?;
                 log.kills += 2;
                 log.doubles += 1;
             }
@@ -160,6 +149,22 @@ pub async fn run(f: &mut Federation, plan: &Plan, duration: Duration, say: impl 
     }
     f.check_alive()?;
     Ok(log)
+}
+
+/// SIGKILL the nodes `which` at once, start them again after `down`, and wait until each
+/// answers (60 s at most).
+async fn kill_and_restart(f: &mut Federation, which: &[usize], down: Duration) -> Result<()> {
+    for &i in which {
+        f.nodes[i].proc.kill()?;
+    }
+    tokio::time::sleep(down).await;
+    for &i in which {
+        f.nodes[i].proc.start()?;
+    }
+    for &i in which {
+        f.wait_node(i, Duration::from_secs(60)).await?;
+    }
+    Ok(())
 }
 
 async fn peers(f: &Federation, i: usize) -> Result<(String, u64)> {
@@ -246,19 +251,8 @@ async fn till_restart(
     f.tills[t].proc.kill()?;
     tokio::time::sleep(down).await;
     f.tills[t].proc.start()?;
-    let started = Instant::now();
-    loop {
-        let st = f.http.get(format!("http://{}/v1/till/status", f.tills[t].http)).send().await;
-        if let Ok(r) = st {
-            let v: Value = r.json().await.unwrap_or(Value::Null);
-            if v["connected"].as_u64().unwrap_or(0) > 0 {
-                break;
-            }
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("till {t} did not reach a community node within 60 s of its restart");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if !f.till_connected(t, Duration::from_secs(60)).await {
+        bail!("till {t} did not reach a community node within 60 s of its restart");
     }
     let after = sale(f, plan, t).await?;
     log.till_sales[t] += u64::from(before) + u64::from(after);

@@ -217,23 +217,31 @@ impl Federation {
             let token = read_token(&dir.join("till.token"))?;
             self.tills.push(Till { home, dir, http, token, merchant, proc });
         }
-        for t in &self.tills {
-            let start = Instant::now();
-            loop {
-                let st = self.http.get(format!("http://{}/v1/till/status", t.http)).send().await;
-                if let Ok(r) = st {
-                    let v: Value = r.json().await.unwrap_or(Value::Null);
-                    if v["connected"].as_u64().unwrap_or(0) > 0 {
-                        break;
-                    }
-                }
-                if start.elapsed() > Duration::from_secs(60) {
-                    bail!("till {} never reached a community node; see its till.log", t.dir.display());
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        for (t, till) in self.tills.iter().enumerate() {
+            if !self.till_connected(t, Duration::from_secs(60)).await {
+                bail!("till {} never reached a community node; see its till.log", till.dir.display());
             }
         }
         Ok(())
+    }
+
+    /// Wait until till `t` reaches a community node (its `/v1/till/status` counts a
+    /// connection); false if it has not after `limit`.
+    pub async fn till_connected(&self, t: usize, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let st = self.http.get(format!("http://{}/v1/till/status", self.tills[t].http)).send().await;
+            if let Ok(r) = st {
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                if v["connected"].as_u64().unwrap_or(0) > 0 {
+                    return true;
+                }
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Fail if a node or till exited on its own (a crash is a finding, never hidden by a restart).

@@ -15,7 +15,6 @@ use std::time::Duration;
 /// One community's figures (points, fen, minutes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Figures {
-    pub issued: u64,
     pub redeemed: u64,
     /// Points of this community's residents paid at merchants of other communities.
     pub spent_elsewhere: u64,
@@ -31,6 +30,13 @@ pub struct Figures {
     pub minutes_fulfilled: u64,
     /// Points issued per activity id (awards that earned nothing included, at 0).
     pub by_activity: BTreeMap<String, u64>,
+}
+
+impl Figures {
+    /// Points issued (awards), the sum over [`Figures::by_activity`].
+    pub fn issued(&self) -> u64 {
+        self.by_activity.values().sum()
+    }
 }
 
 /// The activities every community's table prices (each with its own figures).
@@ -86,7 +92,6 @@ pub fn figures(ledgers: &BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Figur
             let n = |v: &Value| v.as_u64().unwrap_or(0);
             match e["kind"].as_str().unwrap_or("") {
                 "award" => {
-                    f.issued += n(&b["Award"]["points"]);
                     let activity = b["Award"]["activity"].as_str().unwrap_or("").to_string();
                     *f.by_activity.entry(activity).or_default() += n(&b["Award"]["points"]);
                 }
@@ -142,7 +147,7 @@ pub fn print_table(order: &[String], figs: &BTreeMap<String, Figures>) {
         println!(
             "{:<10} {:>7} {:>9} {:>10} {:>16} {:>16} {:>14}   {} earned, {} spent, {} served for others",
             c,
-            f.issued,
+            f.issued(),
             f.redeemed,
             f.spent_elsewhere,
             y(f.settled_issued),
@@ -213,7 +218,7 @@ pub async fn verdict(f: &mut Federation, figs: &BTreeMap<String, Figures>, keep:
                 &l["minutes_spent"],
             ]
             .map(|x| x.as_u64().unwrap_or(u64::MAX));
-            let ours = [g.issued, g.redeemed, g.settled_issued, g.minutes_credited, g.minutes_spent];
+            let ours = [g.issued(), g.redeemed, g.settled_issued, g.minutes_credited, g.minutes_spent];
             if theirs != ours {
                 bail!(
                     "linli verify on {} says {c} issued/redeemed/settled/minutes {theirs:?}, the entries say {ours:?}",

@@ -15,27 +15,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub mod peer;
+mod port;
 pub mod sim;
 pub mod status;
 
-pub const TOKEN: &str = "rig-operator-token";
+pub use port::free_port;
 
-/// A free TCP port on loopback for a node to bind later. Ports come from 20000-32767, below
-/// the kernel's ephemeral range (32768-60999), so the many outgoing connections of concurrent
-/// tests cannot take a port between this check and the node's bind; a per-process counter
-/// keeps parallel tests apart.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = (std::process::id() % 64) * 190;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20000 + ((base + n) % 12700) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+pub const TOKEN: &str = "rig-operator-token";
 
 /// One member of the federation: its files and, while running, the node.
 pub struct Member {
@@ -210,6 +196,13 @@ impl Rig {
         self.http.get(format!("{}{path}", self.members[i].base())).send().await.unwrap().json().await.unwrap()
     }
 
+    /// Member `i`'s Prometheus scrape (`/metrics`, which must answer 200).
+    pub async fn metrics(&self, i: usize) -> String {
+        let resp = self.http.get(format!("{}/metrics", self.members[i].base())).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.text().await.unwrap()
+    }
+
     /// Enrol `count` residents in member `i` (labels `{id}-r{k}`), concurrently.
     pub async fn enroll_many(&self, i: usize, from: usize, count: usize) {
         let id = self.members[i].id.clone();
@@ -286,6 +279,29 @@ impl Rig {
             }
             assert!(start.elapsed() < limit, "no convergence within {limit:?}: {views:#?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until every member in `among` holds the same latest checkpoint of every ledger and
+    /// `done(checkpoints)` holds (see [`Rig::checkpoints`]); `what` is said if it never does.
+    pub async fn converge_checkpoints(
+        &self,
+        among: &[usize],
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&[(String, Option<u64>, Option<String>, u64)]) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let mut views = Vec::new();
+            for &i in among {
+                views.push(self.checkpoints(i).await);
+            }
+            if views.windows(2).all(|w| w[0] == w[1]) && done(&views[0]) {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < limit, "{what}: {views:#?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
@@ -368,6 +384,11 @@ impl Rig {
         let r = self.http.post(format!("{}{path}", m.base())).bearer_auth(TOKEN).json(&body).send().await.unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET from a till (with its token); the JSON body.
+    pub async fn till_get(&self, m: &MerchantRig, path: &str) -> Value {
+        self.http.get(format!("{}{path}", m.base())).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap()
     }
 
     /// Publish the default rule table on member `i`.

@@ -126,19 +126,14 @@ impl SyncPeer {
         limit: Duration,
     ) -> Result<SyncResponse, String> {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if let Some(i) = self.answers.iter().position(|(a, _)| *a == id) {
-                return self.answers.swap_remove(i).1;
-            }
-            if let Ok(ev) = tokio::time::timeout(Duration::from_millis(20), self.swarm.select_next_some()).await {
-                self.on_event(ev);
-            }
+        self.drive_until(limit, |p| p.answers.iter().any(|(a, _)| *a == id)).await;
+        match self.answers.iter().position(|(a, _)| *a == id) {
+            Some(i) => self.answers.swap_remove(i).1,
+            None => Err(format!("no answer within {limit:?}")),
         }
-        Err(format!("no answer within {limit:?}"))
     }
 
-    /// Publish `bytes` on the entries topic, retrying while gossipsub has no peer yet (10 s).
+    /// Gossip `entry` on the entries topic, retrying while gossipsub has no peer yet (10 s).
     pub async fn publish_entry(&mut self, entry: &SignedEntry) {
         let bytes = linli_node::network::messages::GossipMessage::Entry(Box::new(entry.clone())).to_bytes();
         let end = Instant::now() + Duration::from_secs(10);

@@ -10,11 +10,6 @@ use linli_protocol::{Entry, Hash, SignedEntry};
 use linli_tests::{GossipPeer, Rig};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-async fn metrics(rig: &Rig, i: usize) -> String {
-    let url = format!("{}/metrics", rig.members[i].base());
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}
-
 async fn head_of(rig: &Rig, i: usize, community: &str) -> (u64, String) {
     let heads = rig.heads(i).await;
     let (_, size, head) = heads.into_iter().find(|(c, _, _)| c == community).unwrap();
@@ -52,7 +47,7 @@ async fn a_peers_clearing_with_a_wrong_figure_is_refused() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         peer.drive(Duration::from_millis(100)).await;
-        let text = metrics(&rig, 0).await;
+        let text = rig.metrics(0).await;
         if text.contains(line) {
             break;
         }

@@ -4,37 +4,19 @@
 #![allow(clippy::unwrap_used)]
 
 use linli_node::network::messages::GossipMessage;
-use linli_node::network::Control;
 use linli_protocol::body::EntryRef;
 use linli_protocol::testkit::{fork_with_payment, key, TestFederation};
 use linli_protocol::{CommunityId, Hash, SignedEntry};
+use linli_tests::status::{faulty, ledger, size};
 use linli_tests::{GossipPeer, Rig};
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use serde_json::json;
+use std::time::Duration;
+
+/// How long each wait may take.
+const LIMIT: Duration = Duration::from_secs(40);
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// Wait until `check` holds for member `i`'s status.
-async fn wait_status(rig: &Rig, i: usize, what: &str, check: impl Fn(&Value) -> bool) {
-    let start = Instant::now();
-    loop {
-        let st = rig.get(i, "/v1/status").await;
-        if check(&st) {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(40), "node {i}: {what} never happened: {st}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn ledger<'a>(st: &'a Value, c: &str) -> &'a Value {
-    st["ledgers"].as_array().unwrap().iter().find(|l| l["community"] == c).unwrap()
-}
-
-fn size(st: &Value, c: &str) -> u64 {
-    ledger(st, c)["size"].as_u64().unwrap()
 }
 
 async fn publish(rig: &Rig, i: usize, entries: &[SignedEntry]) -> tokio::task::JoinHandle<()> {
@@ -64,7 +46,7 @@ async fn a_credit_citing_the_other_branch_is_checked_on_evidence() {
         hash: Hash::from_hex(v["hash"].as_str().unwrap()).unwrap(),
     };
     for i in 0..3 {
-        wait_status(&rig, i, "c0's two entries arrive", |st| size(st, "c0") == 2).await;
+        rig.wait_status(i, "c0's two entries arrive", LIMIT, |st| size(st, "c0") == 2).await;
     }
 
     // c3's common prefix (rules, a resident with 100 points), then the fork at seq 3: a payment
@@ -76,29 +58,26 @@ async fn a_credit_citing_the_other_branch_is_checked_on_evidence() {
     assert_eq!((pay.entry.seq, enroll.entry.seq), (3, 3));
 
     // Cut c0's node off; it alone takes the branch with the payment and credits its merchant.
-    let net = |i: usize| rig.members[i].node.as_ref().unwrap().network.clone().unwrap();
     for b in [1, 2] {
-        net(0).control(Control::Block(net(b).peer_id)).await;
-        net(b).control(Control::Block(net(0).peer_id)).await;
+        rig.cut(0, b).await;
     }
     let left = publish(&rig, 0, &[prefix.clone(), vec![pay.clone()]].concat()).await;
-    wait_status(&rig, 0, "the credit of the payment", |st| size(st, "c0") == 3 && size(st, "c3") == 4).await;
+    rig.wait_status(0, "the credit of the payment", LIMIT, |st| size(st, "c0") == 3 && size(st, "c3") == 4).await;
     // The other two take the other branch.
     let right = publish(&rig, 2, &[prefix, vec![enroll.clone()]].concat()).await;
     for i in [1, 2] {
-        wait_status(&rig, i, "the other branch", |st| size(st, "c3") == 4).await;
+        rig.wait_status(i, "the other branch", LIMIT, |st| size(st, "c3") == 4).await;
     }
 
     // Heal: the fork is proven everywhere, and c0's ledger, credit included, reaches 1 and 2,
     // which hold the payment only as evidence.
     for b in [1, 2] {
-        net(0).control(Control::Unblock(net(b).peer_id)).await;
-        net(b).control(Control::Unblock(net(0).peer_id)).await;
+        rig.heal(0, b).await;
     }
     let head0 = ledger(&rig.get(0, "/v1/status").await, "c0")["head"].clone();
     for i in 0..3 {
-        wait_status(&rig, i, "the fork proven and c0's ledger whole", |st| {
-            ledger(st, "c3")["faulty"] == true && size(st, "c0") == 3 && ledger(st, "c0")["head"] == head0
+        rig.wait_status(i, "the fork proven and c0's ledger whole", LIMIT, |st| {
+            faulty(st, "c3") && size(st, "c0") == 3 && ledger(st, "c0")["head"] == head0
         })
         .await;
     }

@@ -25,24 +25,14 @@ async fn five_nodes_converge() {
     eprintln!("5 nodes converged on 5 ledgers in {took:?}");
     // Checkpoints: every node holds the same latest checkpoint of every ledger, covering the
     // whole ledger, cosigned by the 4 other communities.
-    let start = std::time::Instant::now();
-    loop {
-        let mut views = Vec::new();
-        for i in 0..5 {
-            views.push(rig.checkpoints(i).await);
-        }
-        let same = views.windows(2).all(|w| w[0] == w[1]);
-        let complete = views[0]
-            .iter()
-            .enumerate()
-            .all(|(i, (_, size, root, cosigners))| *size == Some(20 + i as u64) && root.is_some() && *cosigners == 4);
-        if same && complete {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "checkpoints did not converge: {views:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    eprintln!("checkpoints cosigned by all 4 witnesses on every node after {:?} more", start.elapsed());
+    let took = rig
+        .converge_checkpoints(&[0, 1, 2, 3, 4], Duration::from_secs(60), "checkpoints did not converge", |views| {
+            views.iter().enumerate().all(|(i, (_, size, root, cosigners))| {
+                *size == Some(20 + i as u64) && root.is_some() && *cosigners == 4
+            })
+        })
+        .await;
+    eprintln!("checkpoints cosigned by all 4 witnesses on every node after {took:?} more");
     for i in 0..5 {
         rig.stop(i).await;
     }
@@ -157,7 +147,6 @@ async fn equivocation_is_proven_on_every_honest_node() {
 /// Split 2 | 3 by cutting every link across, write on both sides, heal: all converge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_and_heal() {
-    use linli_node::network::Control;
     let mut rig = Rig::new(5);
     for i in 0..5 {
         rig.start(i).await;
@@ -167,12 +156,10 @@ async fn partition_and_heal() {
     }
     rig.converge(&[0, 1, 2, 3, 4], Duration::from_secs(60), |h| h.iter().all(|(_, size, _)| *size == 5)).await;
 
-    let net = |i: usize| rig.members[i].node.as_ref().unwrap().network.clone().unwrap();
     let (left, right) = ([0usize, 1], [2usize, 3, 4]);
     for &a in &left {
         for &b in &right {
-            net(a).control(Control::Block(net(b).peer_id)).await;
-            net(b).control(Control::Block(net(a).peer_id)).await;
+            rig.cut(a, b).await;
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -190,8 +177,7 @@ async fn partition_and_heal() {
 
     for &a in &left {
         for &b in &right {
-            net(a).control(Control::Unblock(net(b).peer_id)).await;
-            net(b).control(Control::Unblock(net(a).peer_id)).await;
+            rig.heal(a, b).await;
         }
     }
     let took =
@@ -199,22 +185,15 @@ async fn partition_and_heal() {
     eprintln!("healed federation converged in {took:?}");
     // And identical checkpoints: every node holds the same latest checkpoint of every ledger,
     // covering all 15 entries and cosigned by the 4 other communities.
-    let start = std::time::Instant::now();
-    loop {
-        let mut views = Vec::new();
-        for i in 0..5 {
-            views.push(rig.checkpoints(i).await);
-        }
-        let same = views.windows(2).all(|w| w[0] == w[1]);
-        let complete =
-            views[0].iter().all(|(_, size, root, cosigners)| *size == Some(15) && root.is_some() && *cosigners == 4);
-        if same && complete {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "checkpoints did not converge after heal: {views:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    eprintln!("identical cosigned checkpoints on every node {:?} after the heads", start.elapsed());
+    let took = rig
+        .converge_checkpoints(
+            &[0, 1, 2, 3, 4],
+            Duration::from_secs(60),
+            "checkpoints did not converge after heal",
+            |v| v.iter().all(|(_, size, root, cosigners)| *size == Some(15) && root.is_some() && *cosigners == 4),
+        )
+        .await;
+    eprintln!("identical cosigned checkpoints on every node {took:?} after the heads");
     for i in 0..5 {
         rig.stop(i).await;
     }

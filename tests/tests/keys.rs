@@ -5,19 +5,21 @@
 //! A merchant's till follows the key changes of the payer's and of its own community.
 #![allow(clippy::unwrap_used)]
 
+mod merchant_common;
+
 use linli_node::network::messages::GossipMessage;
-use linli_protocol::body::{Body, Enroll, Payment, Redemption, Signed};
+use linli_protocol::body::{Body, Enroll, Redemption, Signed};
 use linli_protocol::testkit::{cid, key};
 use linli_protocol::{Entry, Hash, Keypair, SignedEntry};
 use linli_tests::{GossipPeer, Rig};
+use merchant_common::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// An entry of c0 at `seq` after `prev`, signed by `signer` (a thief's forgery), timed now.
 fn forged(rig: &Rig, signer: &Keypair, seq: u64, prev: Hash) -> SignedEntry {
     let body = Body::Enroll(Enroll { resident: key(&format!("thief-{seq}")).public(), profile_hash: Hash::ZERO });
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let e = Entry { community: cid("c0"), seq, prev_hash: prev, time_ms: now, body };
+    let e = Entry { community: cid("c0"), seq, prev_hash: prev, time_ms: now_ms(), body };
     SignedEntry::sign(e, signer, &rig.genesis_hash)
 }
 
@@ -129,17 +131,8 @@ async fn keys_followed(rig: &Rig, m: &linli_tests::MerchantRig, community: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_till_follows_key_rotations_of_the_payer_and_of_its_home() {
-    let mut rig = Rig::new(3);
-    for i in 0..3 {
-        rig.start(i).await;
-    }
-    rig.publish_default_rules(0).await;
-    rig.resident_with_100_points(0, "c0-rot", 1).await;
-    let (s, v) = rig.post(1, "/v1/operator/exposure-limits", json!({"issuer": "c0", "limit_fen": 100_000})).await;
-    assert_eq!(s, 200, "{v}");
-    let mut m = rig.merchant("m-rot", 1, &[1], 2);
-    rig.register_merchant(&m).await;
-    rig.converge(&[0, 1, 2], Duration::from_secs(30), |_| true).await;
+    let mut rig = three_communities("c0-rot").await;
+    let mut m = c1_merchant_for_c0_points(&rig, "m-rot", &[1]).await;
     rig.start_merchant(&mut m).await;
     assert_eq!(keys_followed(&rig, &m, "c0").await, None, "nothing rotated yet");
 
@@ -147,19 +140,8 @@ async fn a_till_follows_key_rotations_of_the_payer_and_of_its_home() {
     let (s, v) = rig.post(0, "/v1/operator/rotate-key", json!({})).await;
     assert_eq!((s, v["kind"].as_str()), (200, Some("rotate-key")), "{v}");
     let rotated_at = v["seq"].as_u64().unwrap();
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    let p = Payment {
-        payer: key("c0-rot").public(),
-        merchant: key("m-rot").public(),
-        merchant_community: cid("c1"),
-        points: 20,
-        price_fen: 200,
-        nonce: 1,
-        expiry_ms: now_ms + 600_000,
-        genesis: rig.genesis_hash,
-    };
-    let p = Signed::sign(p, &key("c0-rot"), &rig.genesis_hash);
-    let (s, receipt) = rig.till_post(&m, "/v1/till/sales", json!({"payer_community": "c0", "payment": p})).await;
+    let p = payment(&rig, "c0-rot", &m, 20, 200, 1);
+    let (s, receipt) = sale(&rig, &m, "c0", &p).await;
     assert_eq!(s, 200, "the sale verifies against c0's new key: {receipt}");
     assert!(receipt["at"]["seq"].as_u64().unwrap() > rotated_at);
     let followed = keys_followed(&rig, &m, "c0").await.expect("the till followed c0's rotation");
@@ -169,16 +151,7 @@ async fn a_till_follows_key_rotations_of_the_payer_and_of_its_home() {
     // c1's new key.
     let (s, v) = rig.post(1, "/v1/operator/rotate-key", json!({})).await;
     assert_eq!(s, 200, "{v}");
-    let start = Instant::now();
-    loop {
-        let (s, r) = rig.till_post(&m, "/v1/till/reconcile", Value::Null).await;
-        assert_eq!(s, 200, "{r}");
-        if r["credited"] == 1 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "the credit never reconciled: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    reconcile_until(&rig, &m, "the credit", |r| r["credited"] == 1).await;
     let (s, settled) = rig.till_post(&m, "/v1/till/settlements", json!({"issuer": "c0", "points": 20})).await;
     assert_eq!((s, settled["fen"].as_u64()), (200, Some(200)), "{settled}");
     assert_eq!(keys_followed(&rig, &m, "c1").await.expect("the till followed c1's rotation")["keys"], 2);

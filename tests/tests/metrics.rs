@@ -15,17 +15,11 @@ fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-async fn scrape(rig: &Rig, i: usize) -> String {
-    let resp = rig.http.get(format!("{}/metrics", rig.members[i].base())).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    resp.text().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_replication() {
     let mut rig = Rig::new(2);
     rig.start(0).await;
-    let empty = scrape(&rig, 0).await;
+    let empty = rig.metrics(0).await;
     let memtable_of = |text: &str| sample(text, "linli_rocksdb_cur_size_all_mem_tables_bytes{cf=\"entries\"}");
     let empty_memtable = memtable_of(&empty).unwrap();
     // Written before node 1 runs: it must fetch them by range sync (gossip is not replayed).
@@ -39,7 +33,7 @@ async fn metrics_count_replication() {
         rig.enroll_many(0, k, 1).await;
         k += 1;
         rig.converge(&[0, 1], Duration::from_secs(30), |h| h[0].1 == k as u64).await;
-        let text = scrape(&rig, 1).await;
+        let text = rig.metrics(1).await;
         // Entries by gossip, and sync round trips: heads are asked every second, and the first
         // entries (made before node 1 started) came by range.
         let measured = |name: &str| sample(&text, name).unwrap_or(0.0) > 0.0;
@@ -56,7 +50,7 @@ async fn metrics_count_replication() {
     assert_eq!(sample(&text, &format!("linli_entries_received_total{{community=\"{c0}\"}}")), Some(k as f64), "{text}");
     assert_eq!(sample(&text, "linli_entries_appended_total"), Some(0.0));
     assert_eq!(sample(&text, "linli_connected_peers"), Some(1.0));
-    let sender = scrape(&rig, 0).await;
+    let sender = rig.metrics(0).await;
     assert_eq!(sample(&sender, "linli_entries_appended_total"), Some(k as f64), "{sender}");
     let entries = sample(&text, "linli_rocksdb_estimate_num_keys{cf=\"entries\"}").unwrap_or(0.0);
     assert!(entries >= k as f64, "{text}");
@@ -86,7 +80,7 @@ async fn wait_sample(rig: &Rig, i: usize, peer: &mut GossipPeer, name: &str) -> 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         peer.drive(Duration::from_millis(100)).await;
-        let text = scrape(rig, i).await;
+        let text = rig.metrics(i).await;
         if sample(&text, name).unwrap_or(0.0) >= 1.0 {
             return text;
         }
@@ -112,7 +106,7 @@ async fn peer_entries_refused_by_a_rule_are_counted_by_rule() {
         time_ms,
         body: Body::Enroll(Enroll { resident: key("ghost").public(), profile_hash: Hash::ZERO }),
     };
-    let before = scrape(&rig, 0).await;
+    let before = rig.metrics(0).await;
     assert_eq!(sample(&before, "linli_validation_failures_total{rule=\"signature\",origin=\"peer\"}"), None);
 
     let mut forger = GossipPeer::connect(&rig, 0, linli_tests::ENTRIES_TOPIC).await;

@@ -17,17 +17,9 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_community_sale_credit_settle_and_clear() {
-    let mut rig = Rig::new(3);
-    for i in 0..3 {
-        rig.start(i).await;
-    }
-    rig.publish_default_rules(0).await;
-    rig.resident_with_100_points(0, "c0-alice", 1).await;
-    exposure_limit(&rig, 1, "c0", 100_000).await;
+    let mut rig = three_communities("c0-alice").await;
     // The merchant of c1 is connected only to c2's node: its payment is forwarded to c0.
-    let mut m = rig.merchant("m-c1", 1, &[2], 2);
-    rig.register_merchant(&m).await;
-    converge_all(&rig, 3).await;
+    let mut m = c1_merchant_for_c0_points(&rig, "m-c1", &[2]).await;
     rig.start_merchant(&mut m).await;
 
     let p = payment(&rig, "c0-alice", &m, 30, 500, 1);
@@ -104,12 +96,7 @@ async fn cross_community_sale_credit_settle_and_clear() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn double_spend_race_across_three_tills() {
-    let mut rig = Rig::new(3);
-    for i in 0..3 {
-        rig.start(i).await;
-    }
-    rig.publish_default_rules(0).await;
-    rig.resident_with_100_points(0, "c0-bob", 1).await;
+    let mut rig = three_communities("c0-bob").await;
     exposure_limit(&rig, 1, "c0", 1_000_000).await;
     exposure_limit(&rig, 2, "c0", 1_000_000).await;
     let mut tills: Vec<MerchantRig> = (0..3).map(|i| rig.merchant(&format!("m{i}"), i, &[i], 1)).collect();
@@ -164,16 +151,8 @@ async fn double_spend_race_across_three_tills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_receipts_are_refused() {
-    let mut rig = Rig::new(3);
-    for i in 0..3 {
-        rig.start(i).await;
-    }
-    rig.publish_default_rules(0).await;
-    rig.resident_with_100_points(0, "c0-carol", 1).await;
-    exposure_limit(&rig, 1, "c0", 100_000).await;
-    let mut m = rig.merchant("m-forged", 1, &[1], 2);
-    rig.register_merchant(&m).await;
-    converge_all(&rig, 3).await;
+    let mut rig = three_communities("c0-carol").await;
+    let mut m = c1_merchant_for_c0_points(&rig, "m-forged", &[1]).await;
     rig.start_merchant(&mut m).await;
     let p = payment(&rig, "c0-carol", &m, 20, 200, 1);
     let (s, receipt) = sale(&rig, &m, "c0", &p).await;
@@ -325,19 +304,10 @@ async fn time_bank_minutes_earned_in_one_community_spent_in_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_light_node_reconciles_when_back() {
-    let mut rig = Rig::new(3);
-    for i in 0..3 {
-        rig.start(i).await;
-    }
-    rig.publish_default_rules(0).await;
-    rig.resident_with_100_points(0, "c0-fay", 1).await;
-    exposure_limit(&rig, 1, "c0", 100_000).await;
-    let mut m = rig.merchant("m-offline", 1, &[0, 1], 2);
-    rig.register_merchant(&m).await;
-    converge_all(&rig, 3).await;
+    let mut rig = three_communities("c0-fay").await;
+    let mut m = c1_merchant_for_c0_points(&rig, "m-offline", &[0, 1]).await;
     // A till that gives up at once: the sale is sequenced but its proof is not verified yet.
-    let text = std::fs::read_to_string(&m.config_path).unwrap();
-    std::fs::write(&m.config_path, text.replace("proof_timeout_ms = 10000", "proof_timeout_ms = 1")).unwrap();
+    set_proof_timeout(&m, 1);
     rig.start_merchant(&mut m).await;
     let (s, v) = sale(&rig, &m, "c0", &payment(&rig, "c0-fay", &m, 40, 400, 1)).await;
     assert_eq!((s, v["error"].as_str().unwrap()), (202, "unconfirmed"), "{v}");
@@ -345,20 +315,12 @@ async fn offline_light_node_reconciles_when_back() {
     // While the till is offline the federation goes on.
     rig.resident_with_100_points(0, "c0-gus", 2).await;
     converge_all(&rig, 3).await;
-    std::fs::write(&m.config_path, text).unwrap();
+    set_proof_timeout(&m, 10_000);
     rig.start_merchant(&mut m).await;
     let r = reconcile_until_credited(&rig, &m, 1).await;
     assert_eq!((r["receipts"].as_u64(), r["pending"].as_u64()), (Some(1), Some(0)), "{r}");
     assert_eq!(r["issuers"][0]["credited_points"], 40);
-    let receipts = reqwest::Client::new()
-        .get(format!("{}/v1/till/receipts", m.base()))
-        .bearer_auth(linli_tests::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let receipts = rig.till_get(&m, "/v1/till/receipts").await;
     assert_eq!(receipts[0]["points"], 40);
     assert!(receipts[0]["credit"]["community"] == "c1", "{receipts}");
     rig.stop_merchant(&mut m).await;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use linli_tests::Rig;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn status(rig: &Rig, i: usize) -> serde_json::Value {
     rig.get(i, "/v1/status").await
@@ -12,15 +12,7 @@ async fn status(rig: &Rig, i: usize) -> serde_json::Value {
 
 /// Poll node `i`'s connected peer count until `want(count)` (deadline `limit`).
 async fn wait_peers(rig: &Rig, i: usize, limit: Duration, what: &str, want: impl Fn(u64) -> bool) {
-    let start = Instant::now();
-    loop {
-        let n = status(rig, i).await["connected_peers"].as_u64().unwrap();
-        if want(n) {
-            return;
-        }
-        assert!(start.elapsed() < limit, "node {i}: {what} not reached within {limit:?} (peers {n})");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    rig.wait_status(i, what, limit, |st| want(st["connected_peers"].as_u64().unwrap())).await;
 }
 
 /// Own-ledger size of community `c` as node `i` holds it.

@@ -8,49 +8,13 @@ mod merchant_common;
 use linli_protocol::body::{SettlementRequest, Signed};
 use linli_protocol::testkit::key;
 use linli_protocol::FEN_PER_POINT;
-use linli_tests::{MerchantRig, Rig};
 use merchant_common::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-
-async fn till_get(m: &MerchantRig, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}{path}", m.base()))
-        .bearer_auth(linli_tests::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()
-}
-
-/// Reconcile until `done` holds for the report (30 s at most).
-async fn reconcile_until(rig: &Rig, m: &MerchantRig, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let (s, r) = rig.till_post(m, "/v1/till/reconcile", Value::Null).await;
-        assert_eq!(s, 200, "{r}");
-        if done(&r) {
-            return r;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{what} never reconciled: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settlement_made_outside_the_till_is_found_on_the_ledger() {
-    let mut rig = Rig::new(3);
-    for i in 0..3 {
-        rig.start(i).await;
-    }
-    rig.publish_default_rules(0).await;
-    rig.resident_with_100_points(0, "c0-hua", 1).await;
-    exposure_limit(&rig, 1, "c0", 100_000).await;
-    let mut m = rig.merchant("m-outside", 1, &[1], 2);
-    rig.register_merchant(&m).await;
-    converge_all(&rig, 3).await;
+    let mut rig = three_communities("c0-hua").await;
+    let mut m = c1_merchant_for_c0_points(&rig, "m-outside", &[1]).await;
     rig.start_merchant(&mut m).await;
     let (s, v) = sale(&rig, &m, "c0", &payment(&rig, "c0-hua", &m, 40, 400, 1)).await;
     assert_eq!(s, 200, "{v}");
@@ -89,7 +53,7 @@ async fn a_settlement_made_outside_the_till_is_found_on_the_ledger() {
     );
     assert_eq!(c0["unsettled_points"], 15, "40 credited - 25 settled: {r}");
     // The till lists the outside settlement, proven, with its place on the ledger.
-    let list = till_get(&m, "/v1/till/settlements").await;
+    let list = rig.till_get(&m, "/v1/till/settlements").await;
     let found = list.as_array().unwrap().iter().find(|s| s["origin"] == "Ledger").expect("found on the ledger");
     assert_eq!(
         (found["points"].as_u64(), found["fen"].as_u64(), found["nonce"].as_u64()),
@@ -110,19 +74,13 @@ async fn a_settlement_made_outside_the_till_is_found_on_the_ledger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_waits_while_the_witnesses_are_down() {
-    let mut rig = Rig::new(3);
-    for i in 0..3 {
-        rig.start(i).await;
-    }
-    rig.publish_default_rules(0).await;
-    rig.resident_with_100_points(0, "c0-ling", 1).await;
+    let mut rig = three_communities("c0-ling").await;
     // A merchant of c0 (no exposure limit needed) connected to c0's node only; it needs both
     // other communities' cosignatures, and gives up on a sale after 3 s.
     let mut m = rig.merchant("m-wait", 0, &[0], 2);
     rig.register_merchant(&m).await;
     converge_all(&rig, 3).await;
-    let text = std::fs::read_to_string(&m.config_path).unwrap();
-    std::fs::write(&m.config_path, text.replace("proof_timeout_ms = 10000", "proof_timeout_ms = 3000")).unwrap();
+    set_proof_timeout(&m, 3000);
     rig.start_merchant(&mut m).await;
 
     // The witnesses (c1's and c2's nodes) go down.
@@ -133,7 +91,7 @@ async fn a_sale_waits_while_the_witnesses_are_down() {
     assert_eq!((s, v["error"].as_str().unwrap()), (202, "unconfirmed"), "not accepted without witnesses: {v}");
     let reason = v["message"].as_str().unwrap();
     assert!(reason.contains("awaiting witnesses"), "{reason}");
-    assert_eq!(till_get(&m, "/v1/till/receipts").await, json!([]), "no receipt without a cosigned checkpoint");
+    assert_eq!(rig.till_get(&m, "/v1/till/receipts").await, json!([]), "no receipt without a cosigned checkpoint");
 
     // They come back and catch up; c0's ledger moves on (a checkpoint is made when it grows),
     // the witnesses cosign the new checkpoint, which covers the payment: the sale is accepted.
@@ -150,7 +108,7 @@ async fn a_sale_waits_while_the_witnesses_are_down() {
     assert_eq!(s, 200, "{v}");
     let r = reconcile_until(&rig, &m, "the pending sale", |r| r["receipts"] == 1).await;
     assert_eq!(r["pending"], 0, "{r}");
-    let receipts = till_get(&m, "/v1/till/receipts").await;
+    let receipts = rig.till_get(&m, "/v1/till/receipts").await;
     assert_eq!(receipts[0]["points"], 20);
     assert!(receipts[0]["witnesses"].as_u64().unwrap() >= 2, "{receipts}");
     // Presented again, the same payment is the same sale, now accepted at once.

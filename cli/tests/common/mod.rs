@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "../../../tests/src/port.rs"]
+mod port;
+pub use port::free_port;
+
 pub const TOKEN: &str = "test-operator-token-0123456789";
 pub const FEDERATION: [&str; 2] = ["lianhua", "shatou"];
 
@@ -107,22 +111,6 @@ impl NodeFiles {
     }
     pub fn genesis_arg(&self) -> String {
         self.genesis_path().display().to_string()
-    }
-}
-
-/// A free TCP port on 127.0.0.1 for a node to bind later, from 20000-32767 (below the kernel's
-/// ephemeral range, so outgoing connections cannot take it in between); a per-process counter
-/// keeps parallel tests apart.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = (std::process::id() % 64) * 190;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20000 + ((base + n) % 12700) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
     }
 }
 

@@ -5,11 +5,9 @@
 //! between the till's records and the ledger.
 
 use super::store::{SaleReceipt, SettlementOrigin};
-use super::till::{may_be_a_key_change, refusal, Refusal, Till};
+use super::till::{refusal, Refusal, Till};
 use crate::network::messages::{SyncRequest, SyncResponse};
 use linli_protocol::body::Body;
-use linli_protocol::checkpoint::CheckpointError;
-use linli_protocol::light::LightError;
 use linli_protocol::{CommunityId, EntryRef};
 use serde::Serialize;
 
@@ -115,16 +113,7 @@ impl Till {
         if !matches || proof.entry.entry.community != self.home {
             return Err(refusal("proof-invalid", format!("the credit shown for {:?} is not this receipt's", r.at)));
         }
-        let mut verdict = self.trust()?.verify(&proof);
-        if verdict.as_ref().is_err_and(|e| may_be_a_key_change(e, &proof, self.min_witnesses)) {
-            self.refresh_keys().await?;
-            verdict = self.trust()?.verify(&proof);
-        }
-        match verdict {
-            Ok(v) => Ok(Some(v.at)),
-            Err(LightError::Checkpoint(CheckpointError::TooFewWitnesses { .. })) => Ok(None),
-            Err(e) => Err(refusal("proof-invalid", format!("the credit's proof does not verify: {e}"))),
-        }
+        Ok(self.verify_cosigned(&proof, "the credit").await?.map(|v| v.at))
     }
 }
 

@@ -13,11 +13,10 @@
 //! API) or whose answer was lost are recorded with origin `Ledger`.
 
 use super::store::{Settlement, SettlementOrigin};
-use super::till::{from_rule, may_be_a_key_change, now_ms, refusal, Refusal, Till, PROOF_POLL};
+use super::till::{from_rule, now_ms, refusal, Refusal, Till, PROOF_POLL};
 use crate::network::messages::{SyncRequest, SyncResponse};
 use linli_protocol::body::{Body, SettlementRequest, Signed};
-use linli_protocol::checkpoint::CheckpointError;
-use linli_protocol::light::{EntryProof, LightError};
+use linli_protocol::light::EntryProof;
 use linli_protocol::verify::verify_entry;
 use linli_protocol::{CommunityId, EntryRef, SignedEntry, FEN_PER_POINT};
 
@@ -118,16 +117,8 @@ impl Till {
                 format!("the proof of {} seq {} is for another entry", self.home, entry.entry.seq),
             ));
         }
-        let mut verdict = self.trust()?.verify(&proof);
-        if verdict.as_ref().is_err_and(|e| may_be_a_key_change(e, &proof, self.min_witnesses)) {
-            self.refresh_keys().await?;
-            verdict = self.trust()?.verify(&proof);
-        }
-        match verdict {
-            Ok(v) => Ok(Some((proof, v.checkpoint_size))),
-            Err(LightError::Checkpoint(CheckpointError::TooFewWitnesses { .. })) => Ok(None),
-            Err(e) => Err(refusal("proof-invalid", format!("the settlement's proof does not verify: {e}"))),
-        }
+        let size = self.verify_cosigned(&proof, "the settlement").await?.map(|v| v.checkpoint_size);
+        Ok(size.map(|size| (proof, size)))
     }
 
     /// [`Self::prove_settlement`], asked again until the proof timeout while witnesses cosign.

@@ -180,7 +180,7 @@ impl TillStore {
 
     fn check_meta(&self, genesis_hash: &Hash) -> Result<(), TillStoreError> {
         let cf = self.cf(TillColumn::Meta)?;
-        match self.db.get_cf(cf, b"schema_version")? {
+        let version = match self.db.get_cf(cf, b"schema_version")? {
             None => {
                 let mut b = WriteBatch::default();
                 b.put_cf(cf, b"schema_version", TILL_SCHEMA_VERSION.to_be_bytes());
@@ -188,19 +188,17 @@ impl TillStore {
                 self.db.write_opt(b, &synced())?;
                 return Ok(());
             }
-            Some(v) => {
-                let actual = v.as_slice().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if actual != TILL_SCHEMA_VERSION && actual != 1 {
-                    return Err(TillStoreError::Schema { expected: TILL_SCHEMA_VERSION, actual });
-                }
-            }
+            Some(v) => v.as_slice().try_into().map(u32::from_be_bytes).unwrap_or(0),
+        };
+        if version != TILL_SCHEMA_VERSION && version != 1 {
+            return Err(TillStoreError::Schema { expected: TILL_SCHEMA_VERSION, actual: version });
         }
         let stored = self.db.get_cf(cf, b"genesis_hash")?.unwrap_or_default();
         let actual = Hash(stored.as_slice().try_into().unwrap_or([0; 32]));
         if actual != *genesis_hash {
             return Err(TillStoreError::Genesis { expected: *genesis_hash, actual });
         }
-        if self.db.get_cf(cf, b"schema_version")?.as_deref() == Some(&1u32.to_be_bytes()[..]) {
+        if version == 1 {
             self.upgrade_from_v1()?;
         }
         Ok(())

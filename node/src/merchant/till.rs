@@ -162,6 +162,26 @@ impl Till {
         Ok(learned)
     }
 
+    /// Verify the proof of an entry against a cosigned checkpoint, learning the communities' key
+    /// changes once if the failure may be one; `None` while too few witnesses cosigned. `what`
+    /// names the entry in a refusal ("the credit").
+    pub(super) async fn verify_cosigned(
+        &self,
+        proof: &EntryProof,
+        what: &str,
+    ) -> Result<Option<VerifiedProof>, Refusal> {
+        let mut verdict = self.trust()?.verify(proof);
+        if verdict.as_ref().is_err_and(|e| may_be_a_key_change(e, proof, self.min_witnesses)) {
+            self.refresh_keys().await?;
+            verdict = self.trust()?.verify(proof);
+        }
+        match verdict {
+            Ok(v) => Ok(Some(v)),
+            Err(LightError::Checkpoint(CheckpointError::TooFewWitnesses { .. })) => Ok(None),
+            Err(e) => Err(refusal("proof-invalid", format!("{what}'s proof does not verify: {e}"))),
+        }
+    }
+
     /// Checks the till makes before anything leaves it.
     fn precheck(&self, home: &CommunityId, payment: &Signed<Payment>) -> Result<(), Refusal> {
         let p = &payment.payload;
