@@ -1,6 +1,7 @@
 //! A raw libp2p peer that speaks the sync protocol (and gossip): it sends requests to a node and
-//! checks the answers itself, serves entry ranges from a ledger it holds, and can announce any
-//! identify protocol version (a peer of another federation).
+//! checks the answers itself, serves entry ranges from a ledger it holds, can announce any
+//! identify protocol version (a peer of another federation), and can send arbitrary bytes on
+//! the sync protocol (garbage: bad length prefixes, junk, truncated frames).
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
@@ -17,7 +18,57 @@ use std::time::{Duration, Instant};
 pub struct PeerBehaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
+    /// The sync protocol with no framing of its own: outbound only, for garbage.
+    pub raw: request_response::Behaviour<RawCodec>,
     pub identify: libp2p::swarm::behaviour::toggle::Toggle<identify::Behaviour>,
+}
+
+/// Writes a request's bytes as they are (the test makes the frame, or breaks it) and reads the
+/// whole answer back as bytes.
+#[derive(Debug, Clone, Default)]
+pub struct RawCodec;
+
+#[async_trait::async_trait]
+impl request_response::Codec for RawCodec {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::other("the raw codec only sends"))
+    }
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        use futures::AsyncReadExt;
+        let mut out = Vec::new();
+        io.take(4 << 20).read_to_end(&mut out).await?;
+        Ok(out)
+    }
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        io: &mut T,
+        bytes: Vec<u8>,
+    ) -> std::io::Result<()> {
+        use futures::AsyncWriteExt;
+        io.write_all(&bytes).await?;
+        io.close().await
+    }
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::other("the raw codec only sends"))
+    }
 }
 
 pub struct SyncPeer {
@@ -30,6 +81,7 @@ pub struct SyncPeer {
     pub identified: usize,
     entries_topic: IdentTopic,
     answers: Vec<(OutboundRequestId, Result<SyncResponse, String>)>,
+    raw_answers: Vec<(OutboundRequestId, Result<Vec<u8>, String>)>,
 }
 
 /// The identify protocol version of the federation with genesis hash `genesis_hash`.
@@ -62,6 +114,11 @@ impl SyncPeer {
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
                 ),
+                raw: request_response::Behaviour::with_codec(
+                    RawCodec,
+                    [(SYNC_PROTOCOL, ProtocolSupport::Outbound)],
+                    request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+                ),
                 identify: protocol_version
                     .map(|pv| {
                         identify::Behaviour::new(
@@ -75,7 +132,15 @@ impl SyncPeer {
             .build();
         let entries_topic = IdentTopic::new(format!("/linli/{genesis_hash}/{}", crate::ENTRIES_TOPIC));
         swarm.behaviour_mut().gossipsub.subscribe(&entries_topic).unwrap();
-        SyncPeer { swarm, ledger: Vec::new(), ranges_served: Vec::new(), identified: 0, entries_topic, answers: vec![] }
+        SyncPeer {
+            swarm,
+            ledger: Vec::new(),
+            ranges_served: Vec::new(),
+            identified: 0,
+            entries_topic,
+            answers: vec![],
+            raw_answers: vec![],
+        }
     }
 
     pub fn dial(&mut self, addr: &str) {
@@ -133,6 +198,17 @@ impl SyncPeer {
         }
     }
 
+    /// Send `bytes` as they are on the sync protocol to `peer` and wait up to `limit` for what
+    /// comes back: the answer's bytes, or the failure.
+    pub async fn raw_request(&mut self, peer: PeerId, bytes: Vec<u8>, limit: Duration) -> Result<Vec<u8>, String> {
+        let id = self.swarm.behaviour_mut().raw.send_request(&peer, bytes);
+        self.drive_until(limit, |p| p.raw_answers.iter().any(|(a, _)| *a == id)).await;
+        match self.raw_answers.iter().position(|(a, _)| *a == id) {
+            Some(i) => self.raw_answers.swap_remove(i).1,
+            None => Err(format!("no answer within {limit:?}")),
+        }
+    }
+
     /// Gossip `entry` on the entries topic, retrying while gossipsub has no peer yet (10 s).
     pub async fn publish_entry(&mut self, entry: &SignedEntry) {
         let bytes = linli_node::network::messages::GossipMessage::Entry(Box::new(entry.clone())).to_bytes();
@@ -176,6 +252,15 @@ impl SyncPeer {
                 error,
                 ..
             })) => self.answers.push((request_id, Err(error.to_string()))),
+            SwarmEvent::Behaviour(PeerBehaviourEvent::Raw(request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            })) => self.raw_answers.push((request_id, Ok(response))),
+            SwarmEvent::Behaviour(PeerBehaviourEvent::Raw(request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                ..
+            })) => self.raw_answers.push((request_id, Err(error.to_string()))),
             _ => {}
         }
     }

@@ -85,3 +85,69 @@ async fn garbage_from_a_peer_is_refused_and_penalised() {
         rig.stop(i).await;
     }
 }
+
+/// Malformed bytes on the sync protocol (request-response), from a peer of this federation: a
+/// length prefix over the limit, junk behind a valid prefix, an unknown request kind, a request
+/// with a trailing byte, a truncated frame, nothing at all. None is answered as if it were a
+/// request (the stream fails or closes empty); the node does not panic and still serves the
+/// same peer's well-formed requests, over the same raw path and the normal one, and the
+/// federation still converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_sync_requests_are_refused_and_the_node_keeps_serving() {
+    use linli_node::network::messages::{SyncRequest, SyncResponse};
+    use linli_tests::peer::{protocol_version, SyncPeer};
+    let mut rig = Rig::new(2);
+    for i in 0..2 {
+        rig.start(i).await;
+    }
+    rig.enroll_many(0, 0, 3).await;
+    let node = rig.net(0).peer_id;
+    let addr = rig.genesis.communities[0].p2p_addresses[0].clone();
+    let mut peer = SyncPeer::new(protocol_version(&rig.genesis_hash), &rig.genesis_hash);
+    assert!(peer.connect(&addr, node).await, "the peer could not connect");
+    let head = SyncRequest::Head(CommunityId::new("c0").unwrap());
+    let served_head = |answer: Result<SyncResponse, String>| match answer {
+        Ok(SyncResponse::Head { size, .. }) => size,
+        other => panic!("a well-formed head request was not served: {other:?}"),
+    };
+    assert_eq!(served_head(peer.request(node, head.clone()).await), 3);
+
+    let frame = |body: &[u8]| {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    };
+    let good = linli_protocol::encoding::encode(&head);
+    // The raw path itself works: a well-formed frame sent raw gets the head back.
+    let answer = peer.raw_request(node, frame(&good), Duration::from_secs(10)).await.unwrap();
+    let (len, body) = answer.split_at(4);
+    assert_eq!(u32::from_be_bytes(len.try_into().unwrap()) as usize, body.len());
+    assert_eq!(served_head(SyncResponse::from_bytes(body).map_err(|e| e.to_string())), 3);
+
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let mut truncated = frame(&good);
+    truncated.truncate(truncated.len() - 2);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a length prefix over the limit", u32::MAX.to_be_bytes().to_vec()),
+        ("junk behind a valid prefix", frame(&[0xff; 64])),
+        ("an unknown request kind", frame(&[0x7f])),
+        ("a request with a trailing byte", frame(&trailing)),
+        ("a truncated frame", truncated),
+        ("nothing at all", vec![]),
+    ];
+    for (what, bytes) in cases {
+        match peer.raw_request(node, bytes, Duration::from_secs(10)).await {
+            Ok(answer) => assert!(answer.is_empty(), "{what} was answered with {} bytes", answer.len()),
+            Err(e) => assert!(!e.contains("no answer within"), "{what}: the node neither answered nor closed: {e}"),
+        }
+        // Still served after each.
+        assert!(peer.connected_to(&node), "the node dropped the peer after {what}");
+        assert_eq!(served_head(peer.request(node, head.clone()).await), 3, "after {what}");
+    }
+    rig.enroll_many(1, 0, 2).await;
+    rig.converge(&[0, 1], Duration::from_secs(30), |h| (h[0].1, h[1].1) == (3, 2)).await;
+    for i in 0..2 {
+        rig.stop(i).await;
+    }
+}
