@@ -1,7 +1,8 @@
 //! The federation's network edges over real libp2p sockets on 127.0.0.1: a peer of another
 //! federation is refused and not served; an entry received over gossip before its predecessors
 //! makes the node sync them from the sender; a consistency proof is served over the sync
-//! protocol; two checkpoints of one size with different roots become a proof everywhere.
+//! protocol; two checkpoints of one size with different roots become a proof everywhere;
+//! malformed bytes on the sync protocol are refused and the node keeps serving.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use linli_node::network::messages::{GossipMessage, SyncRequest, SyncResponse};
@@ -20,11 +21,8 @@ fn now_ms() -> u64 {
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// A peer announcing another genesis: what it asks before its identify arrives is not answered,
-/// it is disconnected, its redials are refused (the node does not identify itself to it again),
-/// and the federation carries on. A peer that never identifies itself is not served either.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_of_another_federation_is_refused_and_not_served() {
+/// Two running nodes, c0's ledger holding 3 entries; c0's node's peer id and p2p address.
+async fn two_nodes_c0_with_3_entries() -> (Rig, libp2p::PeerId, String) {
     let mut rig = Rig::new(2);
     for i in 0..2 {
         rig.start(i).await;
@@ -32,6 +30,15 @@ async fn a_peer_of_another_federation_is_refused_and_not_served() {
     rig.enroll_many(0, 0, 3).await;
     let node = rig.net(0).peer_id;
     let addr = rig.genesis.communities[0].p2p_addresses[0].clone();
+    (rig, node, addr)
+}
+
+/// A peer announcing another genesis: what it asks before its identify arrives is not answered,
+/// it is disconnected, its redials are refused (the node does not identify itself to it again),
+/// and the federation carries on. A peer that never identifies itself is not served either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_federation_is_refused_and_not_served() {
+    let (mut rig, node, addr) = two_nodes_c0_with_3_entries().await;
     let mut foreign = SyncPeer::new(protocol_version(&Hash([9; 32])), &rig.genesis_hash);
     assert!(foreign.connect(&addr, node).await, "the foreign peer could not even connect");
     // Asked at once, before the node has its identify: held, then dropped when it arrives.
@@ -236,6 +243,64 @@ async fn two_checkpoints_of_one_size_become_a_proof_everywhere() {
     }
     rig.converge(&[0, 1, 2], LIMIT, |h| h[..3].iter().all(|(_, n, _)| *n == 3)).await;
     for i in 0..3 {
+        rig.stop(i).await;
+    }
+}
+
+/// Malformed bytes on the sync protocol (request-response), from a peer of this federation: a
+/// length prefix over the limit, junk behind a valid prefix, an unknown request kind, a request
+/// with a trailing byte, a truncated frame, nothing at all. None is answered as if it were a
+/// request (the stream fails or closes empty); the node does not panic and still serves the
+/// same peer's well-formed requests, over the same raw path and the normal one, and the
+/// federation still converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_sync_requests_are_refused_and_the_node_keeps_serving() {
+    let (mut rig, node, addr) = two_nodes_c0_with_3_entries().await;
+    let mut peer = SyncPeer::new(protocol_version(&rig.genesis_hash), &rig.genesis_hash);
+    assert!(peer.connect(&addr, node).await, "the peer could not connect");
+    let head = SyncRequest::Head(CommunityId::new("c0").unwrap());
+    let served_head = |answer: Result<SyncResponse, String>| match answer {
+        Ok(SyncResponse::Head { size, .. }) => size,
+        other => panic!("a well-formed head request was not served: {other:?}"),
+    };
+    assert_eq!(served_head(peer.request(node, head.clone()).await), 3);
+
+    let frame = |body: &[u8]| {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    };
+    let good = linli_protocol::encoding::encode(&head);
+    // The raw path itself works: a well-formed frame sent raw gets the head back.
+    let answer = peer.raw_request(node, frame(&good), Duration::from_secs(10)).await.unwrap();
+    let (len, body) = answer.split_at(4);
+    assert_eq!(u32::from_be_bytes(len.try_into().unwrap()) as usize, body.len());
+    assert_eq!(served_head(SyncResponse::from_bytes(body).map_err(|e| e.to_string())), 3);
+
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let mut truncated = frame(&good);
+    truncated.truncate(truncated.len() - 2);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a length prefix over the limit", u32::MAX.to_be_bytes().to_vec()),
+        ("junk behind a valid prefix", frame(&[0xff; 64])),
+        ("an unknown request kind", frame(&[0x7f])),
+        ("a request with a trailing byte", frame(&trailing)),
+        ("a truncated frame", truncated),
+        ("nothing at all", vec![]),
+    ];
+    for (what, bytes) in cases {
+        match peer.raw_request(node, bytes, Duration::from_secs(10)).await {
+            Ok(answer) => assert!(answer.is_empty(), "{what} was answered with {} bytes", answer.len()),
+            Err(e) => assert!(!e.contains("no answer within"), "{what}: the node neither answered nor closed: {e}"),
+        }
+        // Still served after each.
+        assert!(peer.connected_to(&node), "the node dropped the peer after {what}");
+        assert_eq!(served_head(peer.request(node, head.clone()).await), 3, "after {what}");
+    }
+    rig.enroll_many(1, 0, 2).await;
+    rig.converge(&[0, 1], LIMIT, |h| (h[0].1, h[1].1) == (3, 2)).await;
+    for i in 0..2 {
         rig.stop(i).await;
     }
 }

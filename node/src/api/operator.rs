@@ -229,10 +229,7 @@ pub async fn block_peer(
     headers: HeaderMap,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<PeerControl>, ApiError> {
-    let (peer, net) = peer_and_network(&s, &headers, &raw)?;
-    net.control(crate::network::Control::Block(peer)).await;
-    tracing::warn!(%peer, "operator blocked a peer");
-    Ok(Json(PeerControl { peer_id: peer.to_string(), blocked: true }))
+    set_peer_blocked(&s, &headers, &raw, true).await
 }
 
 /// Heal a cut link: connections with the peer are allowed again (the node redials it).
@@ -244,8 +241,19 @@ pub async fn unblock_peer(
     headers: HeaderMap,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<PeerControl>, ApiError> {
-    let (peer, net) = peer_and_network(&s, &headers, &raw)?;
-    net.control(crate::network::Control::Unblock(peer)).await;
-    tracing::info!(%peer, "operator unblocked a peer");
-    Ok(Json(PeerControl { peer_id: peer.to_string(), blocked: false }))
+    set_peer_blocked(&s, &headers, &raw, false).await
+}
+
+/// Block or unblock the peer named in the path (what both calls do, but for the direction).
+async fn set_peer_blocked(
+    s: &AppState,
+    headers: &HeaderMap,
+    raw: &str,
+    blocked: bool,
+) -> Result<Json<PeerControl>, ApiError> {
+    let (peer, net) = peer_and_network(s, headers, raw)?;
+    let control = if blocked { crate::network::Control::Block(peer) } else { crate::network::Control::Unblock(peer) };
+    net.control(control).await;
+    tracing::warn!(%peer, blocked, "operator changed a peer's block");
+    Ok(Json(PeerControl { peer_id: peer.to_string(), blocked }))
 }

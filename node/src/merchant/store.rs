@@ -347,21 +347,23 @@ mod tests {
         assert!(matches!(err, TillStoreError::Genesis { .. }), "{err}");
     }
 
-    #[test]
-    fn settlements_round_trip_and_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let g = testkit::genesis(&["a", "b"]);
-        let s = Settlement {
+    /// A settlement of 30 points (300 fen) as version 1 of the store kept it.
+    fn settlement_v1() -> SettlementV1 {
+        SettlementV1 {
             at: EntryRef { community: testkit::cid("b"), seq: 4, hash: Hash([1; 32]) },
             issuer: testkit::cid("a"),
             points: 30,
             fen: 300,
             nonce: 7,
             time_ms: 1,
-            origin: SettlementOrigin::Ledger,
-            proof: None,
-            checkpoint_size: None,
-        };
+        }
+    }
+
+    #[test]
+    fn settlements_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = testkit::genesis(&["a", "b"]);
+        let s = Settlement { origin: SettlementOrigin::Ledger, ..settlement_v1().upgraded() };
         TillStore::open(dir.path(), &g).unwrap().put_settlement(&s).unwrap();
         TillStore::open(dir.path(), &g).unwrap().put_settle_scan(5, Hash([2; 32])).unwrap();
         let store = TillStore::open(dir.path(), &g).unwrap();
@@ -373,14 +375,7 @@ mod tests {
     fn a_version_1_store_is_upgraded_and_keeps_its_settlements() {
         let dir = tempfile::tempdir().unwrap();
         let g = testkit::genesis(&["a", "b"]);
-        let v1 = SettlementV1 {
-            at: EntryRef { community: testkit::cid("b"), seq: 4, hash: Hash([1; 32]) },
-            issuer: testkit::cid("a"),
-            points: 30,
-            fen: 300,
-            nonce: 7,
-            time_ms: 1,
-        };
+        let v1 = settlement_v1();
         {
             // Write what version 1 wrote: its settlement layout and schema version 1.
             let store = TillStore::open(dir.path(), &g).unwrap();
