@@ -29,6 +29,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(super) const PROOF_POLL: Duration = Duration::from_millis(20);
 /// How often a sale whose proof does not verify asks again for the communities' key changes.
 const KEY_REFRESH: Duration = Duration::from_millis(500);
+/// How many times a sale's submission is tried when the node asked cannot reach the payer's
+/// home node, and the pause between tries (the link asks its next node each time).
+const SUBMIT_ATTEMPTS: u32 = 4;
+const SUBMIT_RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// Why the till refused (or could not yet complete) a sale: a stable code and a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -211,13 +215,24 @@ impl Till {
     pub async fn sale(&self, home: CommunityId, payment: Signed<Payment>) -> Result<SaleReceipt, Refusal> {
         self.precheck(&home, &payment)?;
         let request = SyncRequest::SubmitPayment { home: home.clone(), payment: Box::new(payment.clone()) };
-        let entry = match self.link.request(request).await? {
-            SyncResponse::Sequenced(e) => *e,
-            SyncResponse::Refused { rule, message } => return Err(from_rule(&rule, message)),
-            SyncResponse::Error(e) | SyncResponse::NotYet(e) => {
-                return Err(refusal("unavailable", format!("the payer's community could not be reached: {e}")))
+        // A node that cannot reach the payer's home node at this moment (a connection being
+        // re-established) answers with an error; the link asks its next node. Submitting the
+        // same signed payment again is safe: the home node answers a resubmission with the
+        // entry it already sequenced.
+        let mut attempts = 0;
+        let entry = loop {
+            attempts += 1;
+            match self.link.request(request.clone()).await? {
+                SyncResponse::Sequenced(e) => break *e,
+                SyncResponse::Refused { rule, message } => return Err(from_rule(&rule, message)),
+                SyncResponse::Error(e) | SyncResponse::NotYet(e) => {
+                    if attempts >= SUBMIT_ATTEMPTS {
+                        return Err(refusal("unavailable", format!("the payer's community could not be reached: {e}")));
+                    }
+                    tokio::time::sleep(SUBMIT_RETRY_PAUSE).await;
+                }
+                _ => return Err(refusal("unavailable", "unexpected answer from the community node")),
             }
-            _ => return Err(refusal("unavailable", "unexpected answer from the community node")),
         };
         if entry.entry.community != home {
             return Err(refusal(
